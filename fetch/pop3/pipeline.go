@@ -1,0 +1,279 @@
+package pop3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+)
+
+// RetrFunc receives one message of RetrMany, in order. When the server refused that RETR, body is nil
+// and err is its *Error; otherwise body streams the message (see Retr) and is valid only until the
+// function returns (what it leaves unread is discarded). A non-nil return stops RetrMany, which then
+// returns that error once the replies already in flight are consumed (so the connection stays usable).
+type RetrFunc func(n int, body io.Reader, err error) error
+
+// RetrMany retrieves the messages nums in order and hands each to fn as a stream. When the server
+// advertises PIPELINING (RFC 2449 §6.7) the RETR commands are written by a second goroutine, at most
+// Options.PipelineWindow ahead of the replies being read, so latency is paid once per window instead
+// of once per message and no batch size can deadlock; otherwise it works in lock-step. I/O errors and
+// protocol violations leave the connection unusable.
+func (c *Client) RetrMany(ctx context.Context, nums []int, fn RetrFunc) error {
+	cmds := make([]string, len(nums))
+	for i, n := range nums {
+		cmds[i] = "RETR " + strconv.Itoa(n)
+	}
+	return c.pipeline(ctx, "RETR", cmds, true, func(i int, body io.Reader, err error) error {
+		return fn(nums[i], body, err)
+	})
+}
+
+// DeleMany marks the messages nums deleted (effective at a successful Quit), pipelined like RetrMany.
+// Every DELE is sent even if some are refused; the error is then a *BatchError listing the refusals.
+func (c *Client) DeleMany(ctx context.Context, nums []int) error {
+	cmds := make([]string, len(nums))
+	for i, n := range nums {
+		cmds[i] = "DELE " + strconv.Itoa(n)
+	}
+	var refused []Refusal
+	err := c.pipeline(ctx, "DELE", cmds, false, func(i int, _ io.Reader, err error) error {
+		if err != nil {
+			var e *Error
+			errors.As(err, &e)
+			refused = append(refused, Refusal{Number: nums[i], Err: e})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(refused) > 0 {
+		return &BatchError{Command: "DELE", Refused: refused}
+	}
+	return nil
+}
+
+// Refusal is one refused command of a batch.
+type Refusal struct {
+	Number int
+	Err    *Error
+}
+
+// BatchError reports the refused commands of a batch (DeleMany). The connection is still usable.
+type BatchError struct {
+	Command string
+	Refused []Refusal
+}
+
+func (e *BatchError) Error() string {
+	first := e.Refused[0]
+	if len(e.Refused) == 1 {
+		return fmt.Sprintf("pop3: %s %d: %v", e.Command, first.Number, first.Err)
+	}
+	return fmt.Sprintf("pop3: %d %s commands refused, first %d: %v", len(e.Refused), e.Command, first.Number, first.Err)
+}
+
+// Unwrap returns the first refusal, so errors.As finds an *Error.
+func (e *BatchError) Unwrap() error { return e.Refused[0].Err }
+
+// Listing returns every message's number, size and unique-id: LIST and UIDL, pipelined when the
+// server allows it. When the server refuses UIDL, the UIDs are empty and err is nil; check UIDs
+// before relying on them (keep mode cannot work without them).
+func (c *Client) Listing(ctx context.Context) ([]MessageInfo, error) {
+	var list, uidl []MessageInfo
+	var listErr, uidlErr error
+	// Refusals are noted, not returned, so that both replies are always read.
+	err := c.pipeline(ctx, "LIST", []string{"LIST", "UIDL"}, false, func(i int, _ io.Reader, err error) error {
+		switch {
+		case i == 0 && err != nil:
+			listErr = err
+			return nil
+		case i == 0:
+			var rerr error
+			list, rerr = c.readList()
+			return rerr
+		case err != nil:
+			uidlErr = err
+			return nil
+		default:
+			var rerr error
+			uidl, rerr = c.readUidl()
+			return rerr
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if listErr != nil {
+		return nil, listErr
+	}
+	byNum := make(map[int]int, len(list))
+	for i, m := range list {
+		if _, dup := byNum[m.Number]; dup {
+			return nil, c.fail(protocolError("LIST", "message %d listed twice", m.Number))
+		}
+		byNum[m.Number] = i
+	}
+	if uidlErr == nil {
+		seen := make(map[int]bool, len(uidl))
+		for _, u := range uidl {
+			if seen[u.Number] {
+				return nil, c.fail(protocolError("UIDL", "message %d listed twice", u.Number))
+			}
+			seen[u.Number] = true
+			if i, ok := byNum[u.Number]; ok {
+				list[i].UID = u.UID
+			}
+		}
+	}
+	return list, nil
+}
+
+// pipeline sends cmds and hands each reply, in order, to handle. For multi-line commands (multi), a
+// +OK reply's body is passed as a stream; for others the handler reads any further lines itself (as
+// Listing does) or none. A handler error that is a refusal or its own stops the batch: the replies in
+// flight are consumed and the error returned. Any I/O or protocol error ends the connection.
+func (c *Client) pipeline(ctx context.Context, cmd string, cmds []string, multi bool,
+	handle func(i int, body io.Reader, err error) error) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	stop, err := c.begin(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	// readReply reads the reply to cmds[i] and hands it to handle (or discards it when skip).
+	readReply := func(i int, skip bool) error {
+		_, err := c.readOK(cmd)
+		if err != nil && !isRefusal(err) {
+			return err // I/O or protocol: the connection is gone
+		}
+		var body *dotReader
+		if err == nil && multi {
+			body = c.openBody(cmd, nil)
+		}
+		var herr error
+		if !skip {
+			if body != nil {
+				herr = handle(i, body, nil)
+			} else {
+				herr = handle(i, nil, err)
+			}
+		}
+		if body != nil {
+			if _, derr := io.Copy(io.Discard, body); derr != nil {
+				return derr
+			}
+		}
+		if c.broken != nil {
+			return c.broken
+		}
+		return herr
+	}
+
+	if c.caps == nil || !c.caps.Pipelining || len(cmds) == 1 {
+		// Lock-step.
+		for i, line := range cmds {
+			if err := c.send(cmd, line, ""); err != nil {
+				return err
+			}
+			if err := readReply(i, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+
+	// Pipelined: a writer goroutine keeps at most window commands ahead of the replies.
+	window := c.opts.PipelineWindow
+	tokens := make(chan struct{}, window)
+	quit := make(chan struct{})
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		flushed int // commands handed to the connection
+		werr    error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pending := 0
+		flush := func() bool {
+			if err := c.bw.Flush(); err != nil {
+				mu.Lock()
+				werr = err
+				mu.Unlock()
+				c.tc.abort(err) // wake the reader
+				return false
+			}
+			mu.Lock()
+			flushed += pending
+			mu.Unlock()
+			pending = 0
+			return true
+		}
+		for _, line := range cmds {
+			select {
+			case tokens <- struct{}{}:
+			default:
+				if !flush() {
+					return
+				}
+				select {
+				case tokens <- struct{}{}:
+				case <-quit:
+					return
+				}
+			}
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			c.trace("C: %s", line)
+			c.bw.WriteString(line)
+			c.bw.WriteString("\r\n")
+			pending++
+		}
+		flush()
+	}()
+	finish := func() int {
+		close(quit)
+		wg.Wait()
+		c.bw.Reset(c.conn) // drop commands written but never flushed
+		mu.Lock()
+		defer mu.Unlock()
+		return flushed
+	}
+
+	for i := range cmds {
+		err := readReply(i, false)
+		<-tokens
+		if err == nil {
+			continue
+		}
+		sent := finish()
+		if c.broken != nil {
+			if werr != nil {
+				return c.ioError(cmd, werr)
+			}
+			return c.broken
+		}
+		// The handler stopped the batch: consume the replies already sent.
+		for j := i + 1; j < sent; j++ {
+			if derr := readReply(j, true); derr != nil {
+				return derr
+			}
+		}
+		return err
+	}
+	finish()
+	if werr != nil {
+		return c.ioError(cmd, werr)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package pop3test
+
+const raceEnabled = true
