@@ -163,7 +163,7 @@ func TestAutoPrefersChallengeResponseWithoutTLS(t *testing.T) {
 }
 
 func TestSASLInitialResponseAndTwoStep(t *testing.T) {
-	token := strings.Repeat("T", 300) // too long for an initial response (RFC 5034 §4, 255 octets)
+	token := strings.Repeat("T", 300)    // too long for an initial response (RFC 5034 §4, 255 octets)
 	ir := "dXNlcj1hQGIBYXV0aD1CZWFyZXIg" // prefix of base64("user=a@b\x01auth=Bearer ")
 	c, done, err := scripted(t, nil, "+OK hi", []step{
 		{"AUTH PLAIN AGEAcA==", "+OK"},
