@@ -370,6 +370,10 @@ func (c *Client) TLSConnectionState() (tls.ConnectionState, bool) {
 	return *c.tlsState, true
 }
 
+// Err returns why the connection can no longer be used (an I/O error, a timeout, a protocol
+// violation, a cancelled context, Quit or Close), or nil while it can.
+func (c *Client) Err() error { return c.broken }
+
 // Close closes the connection without QUIT: the server discards deletions (RFC 1939 §6).
 func (c *Client) Close() error {
 	if c.closed {
