@@ -102,7 +102,7 @@ func (s *memState) Retain(uids []string) error {
 	}
 	return nil
 }
-func (s *memState) LoginDelayUntil() time.Time            { return s.delay }
+func (s *memState) LoginDelayUntil() time.Time           { return s.delay }
 func (s *memState) SetLoginDelayUntil(t time.Time) error { s.delay = t; return nil }
 
 func messages(n int) []pop3test.Message {
