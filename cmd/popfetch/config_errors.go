@@ -1,5 +1,36 @@
 package main
 
-// isConfigError reports whether err is a configuration error (exit 78). Placeholder until the config
-// package lands.
-func isConfigError(err error) bool { return false }
+import (
+	"errors"
+
+	"github.com/popfetch/popfetch/config"
+)
+
+// isConfigError reports whether err is a configuration error (exit 78): a *config.Error (a file that
+// is missing, unreadable or invalid, with FILE:LINE:COL for each problem) or a password source that
+// does not work as configured (no keyring entry, password_command failing, password_env unset).
+func isConfigError(err error) bool {
+	code, ok := secretExitCode(err)
+	if ok {
+		return code == exitConfig
+	}
+	var ce *config.Error
+	return errors.As(err, &ce)
+}
+
+// secretExitCode maps the failure of a password source (*config.SecretError): a keyring or
+// password_command that timed out is temporary (75), a missing keyring (no session bus, no Secret
+// Service) is an unavailable service (69), anything else is the configuration's fault (78).
+func secretExitCode(err error) (int, bool) {
+	var se *config.SecretError
+	if !errors.As(err, &se) {
+		return 0, false
+	}
+	switch {
+	case errors.Is(err, config.ErrKeyringTimeout), errors.Is(err, config.ErrPasswordTimeout):
+		return exitTempFail, true
+	case errors.Is(err, config.ErrKeyringUnavailable):
+		return exitUnavailable, true
+	}
+	return exitConfig, true
+}

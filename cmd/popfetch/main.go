@@ -87,5 +87,5 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 // commands lists every command, one file each (cmd_*.go).
 func commands(stdin io.Reader) []*cli.Command {
-	return []*cli.Command{}
+	return []*cli.Command{configCommand(stdin), passwordCommand(stdin)}
 }
