@@ -1,0 +1,23 @@
+//go:build unix && !linux
+
+package store
+
+import (
+	"errors"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// mboxFcntlLock tries once to take a classic fcntl write lock on the whole of f (F_SETLK). Such a
+// lock belongs to the process, so the dotlock is what excludes a second Mbox of this process. It
+// reports false when another process holds it.
+func mboxFcntlLock(f *os.File) (bool, error) {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
+	err := retryEINTR(func() error { return unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk) })
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -1,0 +1,835 @@
+package store
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The state file (DESIGN §3): one per account, "<dir>/<account>.state", an append-only journal.
+//
+//	popfetch-state v1
+//	<crc> P<TAB><uid><TAB><first-seen><TAB><ref>                    pending: in the destination, maybe not visible
+//	<crc> D<TAB><uid><TAB><first-seen><TAB><delivered><TAB><ref>    delivered (ref may be empty)
+//	<crc> F<TAB><uid>                                               forgotten (gone from the server)
+//	<crc> L<TAB><until>                                             [LOGIN-DELAY]: do not log in before
+//
+// <crc> is the CRC-32C (Castagnoli) of the rest of the line after the space, as 8 lowercase hex
+// digits; times are RFC 3339 in UTC to the second ("-" for none); a uid or ref has '%', control
+// characters, space and DEL percent-encoded. The last record for a UIDL wins.
+//
+// Why a journal rather than snapshot-only: the engine records every batch twice (pending, then
+// delivered), and rewriting 100,000 UIDLs (several MB) per batch would cost far more than appending
+// one line per message plus one fsync. Torn writes: a record is acknowledged only after its fsync,
+// so a crash can tear only records that were never acknowledged, and only at the end of the file;
+// OpenState truncates such a tail (records that fail their checksum with no valid record after
+// them). A bad record followed by a valid one cannot come from a crash: that file is refused with a
+// *CorruptStateError naming the line and how to recover. When the journal has grown well past its
+// live entries it is compacted: a snapshot in the same format is written to "<file>.new", fsync'd,
+// renamed over the file, and the directory fsync'd (STYLE #14), so either the old or the new file
+// survives a crash, never a mix.
+//
+// Versions: the header names the format version. A later popfetch must keep reading v1 (it may
+// add fields at the end of a record, which v1 readers ignore); this one refuses a later version
+// with a clear error instead of guessing.
+
+// stateVersion is the format this code writes; it reads versions 1..stateVersion.
+const stateVersion = 1
+
+const stateMagic = "popfetch-state v"
+
+// Status is the delivery status of a UIDL in the state.
+type Status uint8
+
+const (
+	// StatusPending: the message was written to the destination and its batch journaled, but it may
+	// not have become visible; State.Recover settles it.
+	StatusPending Status = iota + 1
+	// StatusDelivered: the message is in the destination; never fetch it again.
+	StatusDelivered
+)
+
+// String returns "pending" or "delivered".
+func (s Status) String() string {
+	switch s {
+	case StatusPending:
+		return "pending"
+	case StatusDelivered:
+		return "delivered"
+	}
+	return "Status(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Entry is what the state remembers about one UIDL.
+type Entry struct {
+	UID       string
+	FirstSeen time.Time // when popfetch first recorded it (for keep_days)
+	Status    Status
+	Ref       string    // the destination's handle (a maildir file name), "" if none
+	Delivered time.Time // zero unless Status is StatusDelivered
+}
+
+// Options configure OpenStateOptions. The zero value is valid.
+type Options struct {
+	// Now is the clock for first-seen and delivery times; nil means time.Now. Tests of keep_days
+	// inject their own.
+	Now func() time.Time
+}
+
+// entry is the in-memory form of Entry: 100,000 of them should stay small.
+type entry struct {
+	first, delivered int64 // Unix seconds; 0 = none
+	status           Status
+	ref              string
+}
+
+// journalFile is what State needs of its open journal; tests substitute a failing one.
+type journalFile interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
+// State is one account's UIDL state. Its methods are safe for concurrent use. Writes are durable when
+// they return nil; after a failed write the State refuses further writes (the file's content after a
+// failed fsync is unknown), and the run must stop with exit 74.
+//
+// The caller holds the account's Lock while the State is open.
+type State struct {
+	path string
+	now  func() time.Time
+
+	mu         sync.Mutex
+	f          journalFile // nil once closed
+	size       int64       // bytes of valid journal
+	records    int         // records in the journal, for the compaction policy
+	entries    map[string]entry
+	loginDelay int64
+	torn       int64 // bytes of a torn tail removed when the file was opened
+	err        error // sticky write failure
+	buf        []byte
+
+	step func(point string) // test hook: the crash tests kill the process at each point
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// OpenState opens (creating if needed) the state of account in dir; see OpenStateOptions.
+func OpenState(dir, account string) (*State, error) {
+	return OpenStateOptions(dir, account, Options{})
+}
+
+// OpenStateOptions opens the state of account in dir, creating dir (mode 0700) and the file (mode
+// 0600) if needed. A torn last record is truncated away (TornBytes reports it); any other damage is
+// a *CorruptStateError. Local failures are *IOError.
+func OpenStateOptions(dir, account string, opts Options) (*State, error) {
+	if err := validAccount(account); err != nil {
+		return nil, err
+	}
+	s := &State{
+		path:    filepath.Join(dir, account+".state"),
+		now:     opts.Now,
+		entries: make(map[string]entry),
+		step:    func(string) {},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, ioErr("mkdir", dir, err)
+	}
+	data, err := os.ReadFile(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := s.writeSnapshot(); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, ioErr("read", s.path, err)
+	default:
+		if err := s.load(data); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, ioErr("open", s.path, err)
+	}
+	s.f = f
+	if s.torn > 0 { // cut the torn tail so that the next record does not follow garbage
+		if err := f.Truncate(s.size); err != nil {
+			f.Close()
+			return nil, ioErr("truncate", s.path, err)
+		}
+		if err := retryEINTR(f.Sync); err != nil {
+			f.Close()
+			return nil, ioErr("fsync", s.path, err)
+		}
+	}
+	if s.needsCompaction() {
+		if err := s.compactLocked(); err != nil {
+			s.f.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// validAccount refuses account names that cannot be a single file name.
+func validAccount(account string) error {
+	if account == "" || account[0] == '.' || strings.ContainsAny(account, "/\\\x00") {
+		return fmt.Errorf("store: invalid account name %q for a state file", account)
+	}
+	return nil
+}
+
+// Path returns the state file's path.
+func (s *State) Path() string { return s.path }
+
+// TornBytes returns how many bytes of a torn last record OpenState removed (0 normally), so the CLI
+// can mention it with -v.
+func (s *State) TornBytes() int64 { return s.torn }
+
+// load parses the whole file: the header, then every record.
+func (s *State) load(data []byte) error {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		return &CorruptStateError{Path: s.path, Line: 1, Reason: "no header line"}
+	}
+	if err := s.checkHeader(string(data[:nl])); err != nil {
+		return err
+	}
+	off := nl + 1
+	line := 1
+	for off < len(data) {
+		line++
+		end := bytes.IndexByte(data[off:], '\n')
+		if end < 0 { // a last record without its newline: torn by a crash
+			s.torn = int64(len(data) - off)
+			break
+		}
+		rec, err := parseRecord(data[off : off+end])
+		if err != nil {
+			if !anyValidRecord(data[off+end+1:]) { // only damage from here on: a torn tail
+				s.torn = int64(len(data) - off)
+				break
+			}
+			return &CorruptStateError{Path: s.path, Line: line, Reason: err.Error()}
+		}
+		s.apply(rec)
+		s.records++
+		off += end + 1
+	}
+	s.size = int64(off)
+	return nil
+}
+
+// checkHeader accepts "popfetch-state v<N>" (and anything after a space) for N up to stateVersion.
+func (s *State) checkHeader(h string) error {
+	rest, ok := strings.CutPrefix(h, stateMagic)
+	if !ok {
+		return &CorruptStateError{Path: s.path, Line: 1, Reason: fmt.Sprintf("not a popfetch state file (the first line should be %q)", stateMagic+"1")}
+	}
+	num, _, _ := strings.Cut(rest, " ")
+	v, err := strconv.Atoi(num)
+	if err != nil || v < 1 {
+		return &CorruptStateError{Path: s.path, Line: 1, Reason: fmt.Sprintf("bad format version %q", num)}
+	}
+	if v > stateVersion {
+		return &CorruptStateError{Path: s.path, Line: 1, Reason: fmt.Sprintf("format v%d was written by a newer popfetch; this one reads up to v%d: upgrade popfetch", v, stateVersion)}
+	}
+	return nil
+}
+
+// anyValidRecord reports whether data holds a complete line that passes its checksum.
+func anyValidRecord(data []byte) bool {
+	for len(data) > 0 {
+		end := bytes.IndexByte(data, '\n')
+		if end < 0 {
+			return false
+		}
+		if _, err := parseRecord(data[:end]); err == nil {
+			return true
+		}
+		data = data[end+1:]
+	}
+	return false
+}
+
+// record is one parsed journal line.
+type record struct {
+	op               byte // 'P', 'D', 'F', 'L'
+	uid, ref         string
+	first, delivered int64
+}
+
+// parseRecord checks a line's checksum and parses it. Extra fields at the end are ignored (room for
+// later versions).
+func parseRecord(line []byte) (record, error) {
+	if len(line) < 10 || line[8] != ' ' {
+		return record{}, errors.New("malformed record (expected a checksum, a space and fields)")
+	}
+	var sum [4]byte
+	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
+		return record{}, errors.New("malformed checksum")
+	}
+	payload := line[9:]
+	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
+	if crc32.Checksum(payload, castagnoli) != want {
+		return record{}, errors.New("checksum mismatch")
+	}
+	var f [6][]byte
+	n := 0
+	for n < len(f) {
+		i := bytes.IndexByte(payload, '\t')
+		if i < 0 {
+			f[n] = payload
+			n++
+			break
+		}
+		f[n] = payload[:i]
+		payload = payload[i+1:]
+		n++
+	}
+	if len(f[0]) != 1 {
+		return record{}, fmt.Errorf("unknown record type %q", f[0])
+	}
+	r := record{op: f[0][0]}
+	var err error
+	var need int
+	switch r.op {
+	case 'P':
+		need = 4
+	case 'D':
+		need = 5
+	case 'F', 'L':
+		need = 2
+	default:
+		return record{}, fmt.Errorf("unknown record type %q (written by a newer popfetch?)", f[0])
+	}
+	if n < need {
+		return record{}, fmt.Errorf("record %c has %d fields, want %d", r.op, n, need)
+	}
+	switch r.op {
+	case 'P':
+		r.uid, r.ref = unescapeField(f[1]), unescapeField(f[3])
+		r.first, err = parseTime(f[2])
+	case 'D':
+		r.uid, r.ref = unescapeField(f[1]), unescapeField(f[4])
+		if r.first, err = parseTime(f[2]); err == nil {
+			r.delivered, err = parseTime(f[3])
+		}
+	case 'F':
+		r.uid = unescapeField(f[1])
+	case 'L':
+		r.first, err = parseTime(f[1])
+	}
+	if err == nil && r.op != 'L' && r.uid == "" {
+		err = errors.New("empty UIDL")
+	}
+	return r, err
+}
+
+// apply changes the in-memory state by one record.
+func (s *State) apply(r record) {
+	switch r.op {
+	case 'P':
+		s.entries[r.uid] = entry{first: r.first, status: StatusPending, ref: r.ref}
+	case 'D':
+		s.entries[r.uid] = entry{first: r.first, delivered: r.delivered, status: StatusDelivered, ref: r.ref}
+	case 'F':
+		delete(s.entries, r.uid)
+	case 'L':
+		s.loginDelay = r.first
+	}
+}
+
+// appendRecord encodes one record (checksum, space, tab-separated fields, newline) onto buf.
+func appendRecord(buf []byte, r record) []byte {
+	start := len(buf)
+	buf = append(buf, "00000000 "...)
+	buf = append(buf, r.op)
+	switch r.op {
+	case 'P':
+		buf = appendField(buf, r.uid)
+		buf = appendTime(append(buf, '\t'), r.first)
+		buf = appendField(buf, r.ref)
+	case 'D':
+		buf = appendField(buf, r.uid)
+		buf = appendTime(append(buf, '\t'), r.first)
+		buf = appendTime(append(buf, '\t'), r.delivered)
+		buf = appendField(buf, r.ref)
+	case 'F':
+		buf = appendField(buf, r.uid)
+	case 'L':
+		buf = appendTime(append(buf, '\t'), r.first)
+	}
+	sum := crc32.Checksum(buf[start+9:], castagnoli)
+	hex.Encode(buf[start:start+8], []byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)})
+	return append(buf, '\n')
+}
+
+// appendField appends a tab and s, percent-encoding '%', space, control characters and DEL so that
+// a field never contains a tab or a newline.
+func appendField(buf []byte, s string) []byte {
+	buf = append(buf, '\t')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == 0x7f || c == '%' {
+			buf = append(buf, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+			continue
+		}
+		buf = append(buf, c)
+	}
+	return buf
+}
+
+// unescapeField undoes appendField; a malformed escape is kept literally.
+func unescapeField(b []byte) string {
+	if bytes.IndexByte(b, '%') < 0 {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == '%' && i+2 < len(b) {
+			if v, err := strconv.ParseUint(string(b[i+1:i+3]), 16, 8); err == nil {
+				out = append(out, byte(v))
+				i += 2
+				continue
+			}
+		}
+		out = append(out, b[i])
+	}
+	return string(out)
+}
+
+const timeLayout = "2006-01-02T15:04:05Z"
+
+// appendTime appends Unix seconds t as RFC 3339 UTC, or "-" for 0.
+func appendTime(buf []byte, t int64) []byte {
+	if t == 0 {
+		return append(buf, '-')
+	}
+	return time.Unix(t, 0).UTC().AppendFormat(buf, timeLayout)
+}
+
+// parseTime parses what appendTime writes (a fast path for the exact layout; any RFC 3339 time is
+// accepted, for later versions).
+func parseTime(b []byte) (int64, error) {
+	if len(b) == 1 && b[0] == '-' {
+		return 0, nil
+	}
+	if len(b) == 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' && b[19] == 'Z' {
+		num := func(p []byte) int {
+			n := 0
+			for _, c := range p {
+				if c < '0' || c > '9' {
+					return -1
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n
+		}
+		y, mo, d, h, mi, sec := num(b[0:4]), num(b[5:7]), num(b[8:10]), num(b[11:13]), num(b[14:16]), num(b[17:19])
+		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 61 {
+			return time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC).Unix(), nil
+		}
+	}
+	t, err := time.Parse(time.RFC3339, string(b))
+	if err != nil {
+		return 0, fmt.Errorf("bad time %q", b)
+	}
+	return t.Unix(), nil
+}
+
+// unixSec converts a time to the state's resolution; the zero time is 0.
+func unixSec(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// toTime converts back; 0 is the zero time.
+func toTime(u int64) time.Time {
+	if u == 0 {
+		return time.Time{}
+	}
+	return time.Unix(u, 0).UTC()
+}
+
+// commit appends recs to the journal durably (write, fsync), then applies them in memory. Nothing is
+// applied if the write fails, and the State then refuses further writes. If the compaction that may
+// follow fails, the records are durable and applied, but the error is still returned (and further
+// writes refused): the engine stops before DELE, which is safe.
+func (s *State) commit(recs []record) error {
+	if s.f == nil {
+		return errors.New("store: state is closed")
+	}
+	if s.err != nil {
+		return s.err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	s.buf = s.buf[:0]
+	for _, r := range recs {
+		s.buf = appendRecord(s.buf, r)
+	}
+	n, err := s.f.Write(s.buf)
+	s.step("state.written")
+	if err == nil {
+		err = retryEINTR(s.f.Sync)
+	}
+	if err != nil {
+		if n > 0 { // best effort: do not leave half a record for the next writer to follow
+			_ = s.f.Truncate(s.size)
+		}
+		s.err = ioErr("append", s.path, err)
+		return s.err
+	}
+	s.step("state.synced")
+	s.size += int64(n)
+	s.records += len(recs)
+	for _, r := range recs {
+		s.apply(r)
+	}
+	if s.needsCompaction() {
+		return s.compactLocked()
+	}
+	return nil
+}
+
+// needsCompaction: the journal holds many more records than live entries.
+func (s *State) needsCompaction() bool {
+	return s.records > 2*len(s.entries)+4096
+}
+
+// Compact rewrites the journal as a snapshot of the live entries (temp file, fsync, rename, fsync
+// the directory). It happens by itself when the journal has grown; it is exported for `popfetch
+// state` maintenance and benchmarks.
+func (s *State) Compact() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return errors.New("store: state is closed")
+	}
+	if s.err != nil {
+		return s.err
+	}
+	return s.compactLocked()
+}
+
+func (s *State) compactLocked() error {
+	if err := s.writeSnapshot(); err != nil {
+		s.err = err
+		return err
+	}
+	old := s.f
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		s.err = ioErr("open", s.path, err)
+		return s.err
+	}
+	if old != nil {
+		old.Close()
+	}
+	s.f = f
+	return nil
+}
+
+// writeSnapshot writes every live entry to "<path>.new", fsyncs it, renames it over path and fsyncs
+// the directory. It sets size and records.
+func (s *State) writeSnapshot() error {
+	uids := make([]string, 0, len(s.entries))
+	for uid := range s.entries {
+		uids = append(uids, uid)
+	}
+	slices.Sort(uids) // deterministic and easier to read
+	buf := make([]byte, 0, 64+len(uids)*160)
+	buf = append(buf, stateMagic+strconv.Itoa(stateVersion)+"\n"...)
+	n := 0
+	if s.loginDelay != 0 {
+		buf = appendRecord(buf, record{op: 'L', first: s.loginDelay})
+		n++
+	}
+	for _, uid := range uids {
+		e := s.entries[uid]
+		r := record{op: 'D', uid: uid, first: e.first, delivered: e.delivered, ref: e.ref}
+		if e.status == StatusPending {
+			r.op = 'P'
+		}
+		buf = appendRecord(buf, r)
+		n++
+	}
+	tmp := s.path + ".new"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return ioErr("create", tmp, err)
+	}
+	_, err = f.Write(buf)
+	if err == nil {
+		err = retryEINTR(f.Sync)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return ioErr("write", tmp, err)
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		_ = os.Remove(tmp)
+		return ioErr("rename", tmp, err)
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return ioErr("fsync", filepath.Dir(s.path), err)
+	}
+	s.size = int64(len(buf))
+	s.records = n
+	return nil
+}
+
+// Len returns the number of UIDLs in the state.
+func (s *State) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.entries)
+}
+
+// Lookup returns what the state knows about uid.
+func (s *State) Lookup(uid string) (Entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[uid]
+	if !ok {
+		return Entry{}, false
+	}
+	return Entry{UID: uid, FirstSeen: toTime(e.first), Status: e.status, Ref: e.ref, Delivered: toTime(e.delivered)}, true
+}
+
+// Seen reports whether uid is in the state (delivered, or pending): the engine does not retrieve it
+// again. Call Recover at the start of a run so that no entry is pending any more.
+func (s *State) Seen(uid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.entries[uid]
+	return ok
+}
+
+// FirstSeen returns when uid was first recorded (for keep_days), and whether it is known.
+func (s *State) FirstSeen(uid string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[uid]
+	return toTime(e.first), ok
+}
+
+// UIDs returns every UIDL in the state, sorted.
+func (s *State) UIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	uids := make([]string, 0, len(s.entries))
+	for uid := range s.entries {
+		uids = append(uids, uid)
+	}
+	slices.Sort(uids)
+	return uids
+}
+
+// RecordPending durably records a batch as pending (UIDL -> destination ref). It is the journal the
+// engine passes to Destination.Commit, which calls it after the batch is durable and before it becomes
+// visible (DESIGN §2). Entries without a UIDL are skipped: without UIDL there is nothing to remember.
+// A known UIDL keeps its first-seen time.
+func (s *State) RecordPending(batch []Pending) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now().Unix()
+	recs := make([]record, 0, len(batch))
+	for _, p := range batch {
+		if p.UID == "" {
+			continue
+		}
+		first := now
+		if e, ok := s.entries[p.UID]; ok && e.first != 0 {
+			first = e.first
+		}
+		recs = append(recs, record{op: 'P', uid: p.UID, first: first, ref: p.Ref})
+	}
+	return s.commit(recs)
+}
+
+// MarkDelivered durably records uids as delivered at time at (the engine calls it after Commit
+// returned nil, before DELE). A UIDL not yet known is added with first-seen at; one already delivered
+// is left alone.
+func (s *State) MarkDelivered(uids []string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := unixSec(at)
+	if t == 0 {
+		t = s.now().Unix()
+	}
+	recs := make([]record, 0, len(uids))
+	for _, uid := range uids {
+		if uid == "" {
+			continue
+		}
+		e, ok := s.entries[uid]
+		if ok && e.status == StatusDelivered {
+			continue
+		}
+		first := e.first
+		if first == 0 {
+			first = t
+		}
+		recs = append(recs, record{op: 'D', uid: uid, first: first, delivered: t, ref: e.ref})
+	}
+	return s.commit(recs)
+}
+
+// Recover settles the pending entries a crash left behind (DESIGN §2), before anything else in a
+// run: it asks r which refs are visible; those UIDLs become delivered, the others are forgotten so
+// they are fetched again. With r nil (a destination that cannot tell: MDA, LMTP, SMTP, mbox without
+// a resolver) every pending entry is forgotten: at-least-once. It returns the UIDLs of each kind.
+func (s *State) Recover(r Resolver) (delivered, discarded []string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var pending, refs []string
+	for uid, e := range s.entries {
+		if e.status == StatusPending {
+			pending = append(pending, uid)
+			if e.ref != "" {
+				refs = append(refs, e.ref)
+			}
+		}
+	}
+	if len(pending) == 0 {
+		return nil, nil, nil
+	}
+	slices.Sort(pending)
+	var visible map[string]bool
+	if r != nil && len(refs) > 0 {
+		// Resolve may be slow (a listing of cur/); it does not touch the state.
+		if visible, err = r.Resolve(refs); err != nil {
+			return nil, nil, err
+		}
+	}
+	now := s.now().Unix()
+	recs := make([]record, 0, len(pending))
+	for _, uid := range pending {
+		e := s.entries[uid]
+		if e.ref != "" && visible[e.ref] {
+			recs = append(recs, record{op: 'D', uid: uid, first: e.first, delivered: now, ref: e.ref})
+			delivered = append(delivered, uid)
+		} else {
+			recs = append(recs, record{op: 'F', uid: uid})
+			discarded = append(discarded, uid)
+		}
+	}
+	if err := s.commit(recs); err != nil {
+		return nil, nil, err
+	}
+	return delivered, discarded, nil
+}
+
+// Forget durably removes every UIDL for which present returns false. The engine calls it after QUIT
+// was answered +OK (DESIGN §2 step 6) with the complete UIDL listing of that session, so that the
+// state does not grow forever.
+func (s *State) Forget(present func(uid string) bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gone []string
+	for uid := range s.entries {
+		if !present(uid) {
+			gone = append(gone, uid)
+		}
+	}
+	slices.Sort(gone)
+	recs := make([]record, len(gone))
+	for i, uid := range gone {
+		recs[i] = record{op: 'F', uid: uid}
+	}
+	return s.commit(recs)
+}
+
+// Retain forgets every UIDL not in uids (the server's listing); see Forget.
+func (s *State) Retain(uids []string) error {
+	keep := make(map[string]struct{}, len(uids))
+	for _, u := range uids {
+		keep[u] = struct{}{}
+	}
+	return s.Forget(func(uid string) bool { _, ok := keep[uid]; return ok })
+}
+
+// SetLoginDelayUntil durably records that the server asked not to log in before t ([LOGIN-DELAY],
+// RFC 2449 §8.1.1, RFC 3206); the zero time clears it.
+func (s *State) SetLoginDelayUntil(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commit([]record{{op: 'L', first: unixSec(t)}})
+}
+
+// LoginDelayUntil returns the time recorded by SetLoginDelayUntil, or the zero time.
+func (s *State) LoginDelayUntil() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return toTime(s.loginDelay)
+}
+
+// Import durably adds UIDLs read from another fetcher's file (ParseImport) as delivered, so that
+// they are not fetched again. An ImportedUID without a time gets at. UIDLs already known are left
+// alone. It returns how many were added.
+func (s *State) Import(ids []ImportedUID, at time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	def := unixSec(at)
+	if def == 0 {
+		def = s.now().Unix()
+	}
+	recs := make([]record, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if id.UID == "" || seen[id.UID] {
+			continue
+		}
+		seen[id.UID] = true
+		if _, ok := s.entries[id.UID]; ok {
+			continue
+		}
+		t := unixSec(id.At)
+		if t == 0 {
+			t = def
+		}
+		recs = append(recs, record{op: 'D', uid: id.UID, first: t, delivered: t})
+	}
+	if err := s.commit(recs); err != nil {
+		return 0, err
+	}
+	return len(recs), nil
+}
+
+// Close closes the state file. Every successful write was already durable.
+func (s *State) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f = nil
+	if err != nil {
+		return ioErr("close", s.path, err)
+	}
+	return nil
+}
