@@ -1,0 +1,361 @@
+// Package dovecot starts a private, real Dovecot for integration tests: POP3 with implicit TLS
+// (RFC 8314) and POP3 with STLS (RFC 2595) on 127.0.0.1, and optionally LMTP (RFC 2033) on a unix
+// socket, all configured from files generated in t.TempDir(), with a certificate made in Go.
+//
+// Start skips the test when no dovecot binary is installed, unless POPFETCH_REQUIRE_DOVECOT=1 is set
+// (as CI does), in which case it fails the test. The server dies with the test: it runs in its own
+// process group, which Stop (registered with t.Cleanup) kills as a whole; on Linux the master also
+// dies with the test binary.
+//
+// Running as root, Dovecot refuses mail processes with UID 0 and drops its login processes to an
+// unprivileged user, so the mailboxes belong to the "dovecot" system user (created by the
+// dovecot-core package; "nobody" otherwise) and the login processes run as "dovenull"; the
+// test's temporary directories are opened to them (mode 0755). Running as an ordinary user, every
+// process runs as that user. No process is chrooted.
+//
+// What the generated configuration does that a user would notice:
+//   - every password is stored {PLAIN}, so USER/PASS, APOP and every SASL mechanism in
+//     Server.Mechanisms work; disable_plaintext_auth = no, also on the plain port;
+//   - a refused login is answered "-ERR [AUTH] Authentication failed." within about half a second,
+//     and failures do not slow down later logins (no auth penalty);
+//   - UIDLs are pop3_uidl_format = %08Xu%08Xv: 16 lower-case hex digits;
+//   - LMTP accepts any domain: RCPT TO:<alice@example.org> delivers to alice;
+//   - a user may hold up to 1,000 sessions at once (Dovecot's default is 10 per user and IP).
+//
+// Dovecot itself: LIST sizes count CRLF line endings; a message that does not end with a line
+// ending (even an empty one) is sent with CRLF added before the terminating dot.
+package dovecot
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RequireEnv is the environment variable that turns "skip when Dovecot is absent" into a failure.
+const RequireEnv = "POPFETCH_REQUIRE_DOVECOT"
+
+// startTimeout bounds how long Start waits for Dovecot to accept connections; stopTimeout bounds
+// how long Stop waits for its processes to disappear.
+const (
+	startTimeout = 20 * time.Second
+	stopTimeout  = 10 * time.Second
+)
+
+// User is a mailbox user with a plaintext password (stored as {PLAIN}, so that APOP, CRAM-MD5 and
+// SCRAM work).
+type User struct{ Name, Password string }
+
+// Options configures Start. A nil *Options means the defaults.
+type Options struct {
+	Users []User // default: one user "alice" with password "secret"
+	LMTP  bool   // also start LMTP on a unix socket (Server.LMTPSocket)
+}
+
+// Server is a running Dovecot.
+type Server struct {
+	POP3SAddr  string // implicit TLS on 127.0.0.1:<port>
+	POP3Addr   string // plain POP3 on 127.0.0.1:<port> that offers STLS
+	LMTPSocket string // unix socket path when Options.LMTP
+
+	CAPEM       []byte         // the CA that signed the server certificate, PEM
+	CAPool      *x509.CertPool // the same CA as a pool
+	Fingerprint [32]byte       // SHA-256 of the server certificate (leaf) DER
+
+	// Mechanisms lists the auth_mechanisms configured, lower case (APOP included).
+	Mechanisms []string
+
+	t        testing.TB
+	dir      string
+	logPath  string
+	errPath  string
+	mailUID  int // -1: do not chown
+	mailGID  int
+	maildirs map[string]string // user name -> maildir
+
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the master process has been reaped
+
+	mu       sync.Mutex // guards lastName and seq
+	lastName time.Time
+	seq      int
+
+	stopOnce sync.Once
+}
+
+// Available reports whether a dovecot binary is installed.
+func Available() bool {
+	_, err := binary()
+	return err == nil
+}
+
+func binary() (string, error) {
+	if !supported {
+		return "", errors.New("dovecot: not supported on this system")
+	}
+	if p, err := exec.LookPath("dovecot"); err == nil {
+		return p, nil
+	}
+	// root's PATH usually has sbin, an ordinary user's often does not.
+	for _, p := range []string{"/usr/sbin/dovecot", "/usr/local/sbin/dovecot"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", errors.New("dovecot binary not found (apt-get install dovecot-core dovecot-pop3d dovecot-lmtpd)")
+}
+
+// Start starts a private Dovecot for the test and stops it on t.Cleanup.
+func Start(t testing.TB, opts *Options) *Server {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("dovecot: %v, and %s=1", err, RequireEnv)
+		}
+		t.Skipf("dovecot: %v", err)
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	users := opts.Users
+	if len(users) == 0 {
+		users = []User{{Name: "alice", Password: "secret"}}
+	}
+	for _, u := range users {
+		if u.Name == "" || strings.ContainsAny(u.Name, ":/\r\n\t %@\x00") || strings.ContainsAny(u.Password, ":\r\n\x00") {
+			t.Fatalf("dovecot: unusable user %q / password %q", u.Name, u.Password)
+		}
+	}
+
+	s := &Server{t: t, dir: t.TempDir(), maildirs: map[string]string{}}
+	s.logPath = filepath.Join(s.dir, "dovecot.log")
+	s.errPath = filepath.Join(s.dir, "dovecot.stderr")
+
+	ids, err := chooseIdentities()
+	if err != nil {
+		t.Fatalf("dovecot: %v", err)
+	}
+	s.mailUID, s.mailGID = ids.mailUID, ids.mailGID
+	if os.Geteuid() != 0 {
+		s.mailUID = -1
+	}
+	if err := s.openPath(); err != nil {
+		t.Fatalf("dovecot: %v", err)
+	}
+
+	// Sockets live in base_dir; sun_path holds 107 bytes, which a long test name can exceed.
+	runDir := filepath.Join(s.dir, "run")
+	if len(runDir) > 60 {
+		runDir, err = os.MkdirTemp("", "dovecot")
+		if err != nil {
+			t.Fatalf("dovecot: %v", err)
+		}
+		t.Cleanup(func() { os.RemoveAll(runDir) })
+	} else if err := os.Mkdir(runDir, 0o755); err != nil {
+		t.Fatalf("dovecot: %v", err)
+	}
+	if err := os.Chmod(runDir, 0o755); err != nil {
+		t.Fatalf("dovecot: %v", err)
+	}
+	if opts.LMTP {
+		s.LMTPSocket = filepath.Join(runDir, "lmtp")
+	}
+
+	certPath, keyPath, err := s.writeCertificates()
+	if err != nil {
+		t.Fatalf("dovecot: certificates: %v", err)
+	}
+	passwdPath, err := s.writeUsers(users)
+	if err != nil {
+		t.Fatalf("dovecot: users: %v", err)
+	}
+	s.Mechanisms = mechanisms(bin)
+
+	cfg := config{
+		baseDir:    filepath.Join(runDir, "base"),
+		stateDir:   filepath.Join(s.dir, "state"),
+		logPath:    s.logPath,
+		instance:   "popfetch-" + randomHex(4),
+		certPath:   certPath,
+		keyPath:    keyPath,
+		passwdPath: passwdPath,
+		mechs:      s.Mechanisms,
+		lmtpSocket: s.LMTPSocket,
+		ids:        ids,
+	}
+	if err := os.Mkdir(cfg.stateDir, 0o755); err != nil {
+		t.Fatalf("dovecot: %v", err)
+	}
+	confPath := filepath.Join(s.dir, "dovecot.conf")
+
+	// The ports are chosen here and then handed to Dovecot, so another process can take one in
+	// between; retry a few times when that happens.
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(2)
+		if err != nil {
+			t.Fatalf("dovecot: %v", err)
+		}
+		cfg.pop3Port, cfg.pop3sPort = ports[0], ports[1]
+		if err := os.WriteFile(confPath, []byte(cfg.render()), 0o644); err != nil {
+			t.Fatalf("dovecot: %v", err)
+		}
+		s.POP3Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.pop3Port))
+		s.POP3SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.pop3sPort))
+		err = s.start(bin, confPath)
+		if err == nil {
+			break
+		}
+		s.kill()
+		if attempt < 3 && strings.Contains(s.logs(), "Address already in use") {
+			t.Logf("dovecot: port taken, retrying: %v", err)
+			os.Remove(s.logPath)
+			os.Remove(s.errPath)
+			continue
+		}
+		t.Fatalf("dovecot: %v\n%s", err, s.logs())
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dovecot logs:\n%s", s.logs())
+		}
+		s.Stop()
+	})
+	return s
+}
+
+// start runs the master process in the foreground, in its own process group, and waits until the
+// listeners accept connections.
+func (s *Server) start(bin, confPath string) error {
+	stderr, err := os.OpenFile(s.errPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer stderr.Close()
+	cmd := exec.Command(bin, "-F", "-c", confPath)
+	cmd.Dir = s.dir
+	cmd.Stdout = stderr
+	cmd.Stderr = stderr
+	// Its own process group, which Stop kills; on Linux, the master also dies with the test binary
+	// (and Dovecot's children exit when their master is gone).
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s.cmd = cmd
+	s.exited = make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(s.exited)
+	}()
+
+	deadline := time.Now().Add(startTimeout)
+	waitFor := func(network, addr string) error {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			c, err := net.DialTimeout(network, addr, time.Second)
+			if err == nil {
+				c.Close()
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s %s not accepting connections after %v: %v", network, addr, startTimeout, err)
+			}
+			select {
+			case <-s.exited:
+				return fmt.Errorf("dovecot exited early: %v", cmd.ProcessState)
+			case <-tick.C:
+			}
+		}
+	}
+	for _, addr := range []string{s.POP3Addr, s.POP3SAddr} {
+		if err := waitFor("tcp", addr); err != nil {
+			return err
+		}
+	}
+	if s.LMTPSocket != "" {
+		if err := waitFor("unix", s.LMTPSocket); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop kills Dovecot and every process it started, and waits until they are gone. It is safe to
+// call more than once; Start registers it with t.Cleanup.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		if err := s.kill(); err != nil {
+			s.t.Errorf("dovecot: stop: %v", err)
+		}
+	})
+}
+
+// kill sends SIGKILL to the process group (Dovecot keeps no state worth a graceful shutdown, which
+// takes it about two seconds), reaps the master, and checks that no group member survives.
+func (s *Server) kill() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	pgid := s.cmd.Process.Pid
+	killGroup(pgid)
+	select {
+	case <-s.exited:
+	case <-time.After(stopTimeout):
+		return fmt.Errorf("master process %d did not exit", pgid)
+	}
+	deadline := time.Now().Add(stopTimeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		left := groupMembers(pgid)
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes left in group %d: %v", pgid, left)
+		}
+		killGroup(pgid)
+		<-tick.C
+	}
+}
+
+// logs returns Dovecot's log and stderr, the last 64 KiB of each.
+func (s *Server) logs() string {
+	var b strings.Builder
+	for _, p := range []string{s.errPath, s.logPath} {
+		data, err := os.ReadFile(p)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		if len(data) > 64<<10 {
+			data = data[len(data)-64<<10:]
+		}
+		fmt.Fprintf(&b, "--- %s\n%s", filepath.Base(p), data)
+	}
+	return b.String()
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

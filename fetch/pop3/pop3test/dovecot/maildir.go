@@ -1,0 +1,174 @@
+package dovecot
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Seed delivers msgs, in order, into user's mailbox: each is written to the maildir's tmp/ and
+// renamed into new/ under a unique name whose timestamp grows, so that Dovecot numbers the
+// messages in the order given. The bytes are stored as they are.
+func (s *Server) Seed(t testing.TB, user string, msgs ...[]byte) {
+	t.Helper()
+	md, ok := s.maildirs[user]
+	if !ok {
+		t.Fatalf("dovecot: Seed: no user %q", user)
+	}
+	for _, m := range msgs {
+		name := s.nextName()
+		tmp := filepath.Join(md, "tmp", name)
+		if err := os.WriteFile(tmp, m, 0o600); err != nil {
+			t.Fatalf("dovecot: Seed: %v", err)
+		}
+		if err := s.chown(tmp); err != nil {
+			t.Fatalf("dovecot: Seed: %v", err)
+		}
+		if err := os.Rename(tmp, filepath.Join(md, "new", name)); err != nil {
+			t.Fatalf("dovecot: Seed: %v", err)
+		}
+	}
+}
+
+// nextName returns a maildir file name "<secs>.M<usecs>P<pid>Q<n>.popfetch-test" whose time is
+// now, or a microsecond after the previous name's if the clock has not moved past it. Dovecot
+// assigns UIDs to new files sorted by seconds, then microseconds, then name.
+func (s *Server) nextName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().Truncate(time.Microsecond)
+	if !now.After(s.lastName) {
+		now = s.lastName.Add(time.Microsecond)
+	}
+	s.lastName = now
+	s.seq++
+	return fmt.Sprintf("%d.M%06dP%dQ%d.popfetch-test", now.Unix(), now.Nanosecond()/1000, os.Getpid(), s.seq)
+}
+
+// Mailbox returns the messages in user's mailbox now (maildir new/ and cur/), in Dovecot's order,
+// as stored on disk. A POP3 session that is still ending (after Close) may be renaming files from
+// new/ to cur/; Mailbox then reads the directories again.
+func (s *Server) Mailbox(t testing.TB, user string) [][]byte {
+	t.Helper()
+	md, ok := s.maildirs[user]
+	if !ok {
+		t.Fatalf("dovecot: Mailbox: no user %q", user)
+	}
+	for attempt := 1; ; attempt++ {
+		msgs, err := readMaildir(md)
+		if err == nil {
+			return msgs
+		}
+		if !errors.Is(err, fs.ErrNotExist) || attempt == 100 {
+			t.Fatalf("dovecot: Mailbox: %v", err)
+		}
+	}
+}
+
+func readMaildir(md string) ([][]byte, error) {
+	var files []string
+	for _, sub := range []string{"new", "cur"} {
+		ents, err := os.ReadDir(filepath.Join(md, sub))
+		if err != nil {
+			return nil, fmt.Errorf("maildir: %v", err) // not retried: the maildir itself is gone
+		}
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") && e.Type().IsRegular() {
+				files = append(files, filepath.Join(sub, e.Name()))
+			}
+		}
+	}
+	slices.SortFunc(files, func(a, b string) int { return compareMaildirNames(filepath.Base(a), filepath.Base(b)) })
+	msgs := make([][]byte, 0, len(files))
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(md, f))
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, data)
+	}
+	return msgs, nil
+}
+
+var maildirTime = regexp.MustCompile(`^([0-9]+)(?:\.[^.:]*?M([0-9]+))?`)
+
+// compareMaildirNames orders maildir file names as Dovecot's maildir_filename_sort_cmp does:
+// seconds, then microseconds when both have them, then the base name (before ":").
+func compareMaildirNames(a, b string) int {
+	ma, mb := maildirTime.FindStringSubmatch(a), maildirTime.FindStringSubmatch(b)
+	num := func(m []string, i int) (int64, bool) {
+		if m == nil || m[i] == "" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(m[i], 10, 64)
+		return n, err == nil
+	}
+	sa, _ := num(ma, 1)
+	sb, _ := num(mb, 1)
+	if c := cmpInt(sa, sb); c != 0 {
+		return c
+	}
+	ua, oka := num(ma, 2)
+	ub, okb := num(mb, 2)
+	if oka && okb {
+		if c := cmpInt(ua, ub); c != 0 {
+			return c
+		}
+	}
+	base := func(s string) string { s, _, _ = strings.Cut(s, ":"); return s }
+	return strings.Compare(base(a), base(b))
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (s *Server) chown(path string) error {
+	if s.mailUID < 0 {
+		return nil
+	}
+	return os.Lchown(path, s.mailUID, s.mailGID)
+}
+
+// writeUsers writes the passwd-file and creates each user's home and maildir.
+func (s *Server) writeUsers(users []User) (string, error) {
+	uid, gid := s.mailUID, s.mailGID
+	if uid < 0 {
+		uid, gid = os.Getuid(), os.Getgid()
+	}
+	var b strings.Builder
+	for _, u := range users {
+		if _, dup := s.maildirs[u.Name]; dup {
+			return "", fmt.Errorf("user %q twice", u.Name)
+		}
+		home := filepath.Join(s.dir, "home", u.Name)
+		md := filepath.Join(home, "Maildir")
+		for _, d := range []string{home, md, filepath.Join(md, "new"), filepath.Join(md, "cur"), filepath.Join(md, "tmp")} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return "", err
+			}
+			if err := s.chown(d); err != nil {
+				return "", err
+			}
+		}
+		s.maildirs[u.Name] = md
+		// user:password:uid:gid:gecos:home:shell:extra
+		fmt.Fprintf(&b, "%s:{PLAIN}%s:%d:%d::%s::\n", u.Name, u.Password, uid, gid, home)
+	}
+	p := filepath.Join(s.dir, "passwd")
+	return p, os.WriteFile(p, []byte(b.String()), 0o644)
+}
