@@ -110,16 +110,8 @@ func Sync(ctx context.Context, acct *Account, dest Destination, st State, opts O
 		return res, nil
 	}
 
-	c, err := pop3.Dial(ctx, acct.Addr, acct.TLS, &acct.Options)
+	c, caps, err := Connect(ctx, acct)
 	if err != nil {
-		return res, err
-	}
-	defer c.Close()
-	caps, err := c.Capa(ctx)
-	if err != nil && !isRefusal(err) {
-		return res, err // a server without CAPA says -ERR: go on without
-	}
-	if err := login(ctx, c, acct); err != nil {
 		var perr *pop3.Error
 		if errors.As(err, &perr) && perr.HasCode("LOGIN-DELAY") {
 			d := defaultLoginDelay
@@ -132,6 +124,7 @@ func Sync(ctx context.Context, acct *Account, dest Destination, st State, opts O
 		}
 		return res, err
 	}
+	defer c.Close()
 	if caps != nil && caps.LoginDelay.Value > 0 {
 		// RFC 2449 §6.6: the minimum time between logins. Remember it so the next run does not try
 		// before it is over.
@@ -307,6 +300,28 @@ func deleteMany(ctx context.Context, c *pop3.Client, nums []int) (int, error) {
 		return 0, err
 	}
 	return len(nums), nil
+}
+
+// Connect dials the account's server, reads its capabilities and logs in. On success the caller owns
+// the client. The capabilities are returned even when login fails (nil when the server has no CAPA).
+func Connect(ctx context.Context, acct *Account) (*pop3.Client, *pop3.Capabilities, error) {
+	c, err := pop3.Dial(ctx, acct.Addr, acct.TLS, &acct.Options)
+	if err != nil {
+		return nil, nil, err
+	}
+	caps := c.Caps()
+	if caps == nil {
+		caps, err = c.Capa(ctx)
+		if err != nil && !isRefusal(err) {
+			c.Close()
+			return nil, nil, err // a server without CAPA says -ERR: go on without
+		}
+	}
+	if err := login(ctx, c, acct); err != nil {
+		c.Close()
+		return nil, caps, err
+	}
+	return c, caps, nil
 }
 
 func login(ctx context.Context, c *pop3.Client, acct *Account) error {

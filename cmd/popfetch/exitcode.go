@@ -69,6 +69,18 @@ func withCode(code int, err error) error {
 	return &codedError{code: code, err: err}
 }
 
+// errReported marks an error whose message the command has already printed (per account, say):
+// run exits with its code without printing it again.
+var errReported = errors.New("reported")
+
+// exitStatus returns an error that makes run exit with code and print nothing more.
+func exitStatus(code int) error {
+	if code == exitOK {
+		return nil
+	}
+	return &codedError{code: code, err: errReported}
+}
+
 // exitCoder is implemented by errors of other packages that know their exit code.
 type exitCoder interface{ ExitCode() int }
 

@@ -4,13 +4,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 )
 
 func main() {
@@ -26,7 +29,10 @@ type globalOptions struct {
 	trace      bool
 	stdin      io.Reader
 	stdout     io.Writer
-	stderr     io.Writer
+	stderr     io.Writer // safe for concurrent use
+	stderrTTY  bool      // stderr is a terminal: progress bars, summaries
+	// abort is cancelled by a second SIGINT/SIGTERM (the command's context by the first).
+	abort context.Context
 }
 
 func globalsFrom(c *cli.Context, stdin io.Reader) *globalOptions {
@@ -39,21 +45,62 @@ func globalsFrom(c *cli.Context, stdin io.Reader) *globalOptions {
 		stdin:      stdin,
 		stdout:     c.App.Writer,
 		stderr:     c.App.ErrWriter,
+		stderrTTY:  isTerminal(c.App.Metadata["stderr"]),
+		abort:      metaContext(c.App.Metadata["abort"]),
 	}
+}
+
+func metaContext(v any) context.Context {
+	if ctx, ok := v.(context.Context); ok {
+		return ctx
+	}
+	return context.Background()
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // run is main without os.Exit, for tests: it returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT/SIGTERM cancels ctx: commands stop, and a sync finishes the message it is on,
+	// commits what it has and sends QUIT. A second one cancels abort: a sync abandons the connection
+	// at once (nothing uncommitted was deleted, so nothing is lost).
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	abort, abortNow := context.WithCancel(context.Background())
+	defer abortNow()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-sigs:
+				n++
+				if n == 1 {
+					stop()
+				} else {
+					abortNow()
+					return
+				}
+			case <-abort.Done():
+				return
+			}
+		}
+	}()
 
 	app := newApp(stdin, stdout, stderr)
+	app.Metadata = map[string]any{"abort": abort, "stderr": stderr}
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitOK
 	}
 	code := exitCode(err)
-	if code == exitOK || code == exitNoMail {
+	if code == exitOK || code == exitNoMail || errors.Is(err, errReported) {
 		return code
 	}
 	fmt.Fprintf(stderr, "popfetch: %v\n", err)
@@ -61,6 +108,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	stderr = &lockedWriter{w: stderr} // accounts synced in parallel share it
 	app := &cli.App{
 		Name:      "popfetch",
 		Usage:     "fetch mail from POP3 servers, durably and exactly once",
@@ -70,6 +118,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		// urfave/cli v2 calls os.Exit inside Run for cli.Exit errors; errors are mapped in run.
 		ExitErrHandler:         func(*cli.Context, error) {},
 		HideHelpCommand:        true,
+		EnableBashCompletion:   true,
 		UseShortOptionHandling: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"POPFETCH_CONFIG"},
@@ -81,11 +130,34 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: commands(stdin),
 	}
-	app.CustomAppHelpTemplate = cli.AppHelpTemplate + "\n" + exitStatusHelp()
+	app.CustomAppHelpTemplate = cli.AppHelpTemplate + "\n" + environmentHelp + "\n" + exitStatusHelp()
 	return app
 }
 
 // commands lists every command, one file each (cmd_*.go).
 func commands(stdin io.Reader) []*cli.Command {
-	return []*cli.Command{configCommand(stdin), passwordCommand(stdin)}
+	return []*cli.Command{syncCommand(stdin), checkCommand(stdin), listCommand(stdin), catCommand(stdin),
+		serverinfoCommand(stdin), demoCommand(stdin), configCommand(stdin), passwordCommand(stdin),
+		stateCommand(stdin), completionCommand(stdin), manCommand(stdin)}
 }
+
+// lockedWriter serialises writes, so that lines written by concurrent goroutines do not interleave.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// environmentHelp is the ENVIRONMENT section of `popfetch --help`.
+const environmentHelp = `ENVIRONMENT:
+   POPFETCH_CONFIG   configuration file (like --config)
+   POPFETCH_JOBS     accounts synced at once (like sync --jobs)
+   XDG_CONFIG_HOME   default configuration file: $XDG_CONFIG_HOME/popfetch/config.yaml
+   XDG_STATE_HOME    default state directory: $XDG_STATE_HOME/popfetch
+   NO_COLOR          honoured: popfetch never colours its output
+`

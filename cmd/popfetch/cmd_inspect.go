@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/store"
+)
+
+// This file holds the commands that look at a server without changing anything: list, cat and
+// serverinfo.
+
+type inspectOptions struct {
+	*globalOptions
+	account string
+	message string // cat: number or UIDL
+}
+
+// oneAccount loads the configuration and returns the named account.
+func oneAccount(g *globalOptions, name string) (*config.Config, *config.Account, error) {
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	accts, err := selectAccounts(cfg, []string{name})
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, accts[0], nil
+}
+
+func listCommand(stdin io.Reader) *cli.Command {
+	return &cli.Command{
+		Name:      "list",
+		Usage:     "list the messages on the server: number, UIDL, size, and whether popfetch already has it",
+		ArgsUsage: "ACCOUNT",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return withCode(exitUsage, fmt.Errorf("list takes one ACCOUNT"))
+			}
+			return runList(c.Context, inspectOptions{globalOptions: globalsFrom(c, stdin), account: c.Args().First()})
+		},
+	}
+}
+
+func runList(ctx context.Context, o inspectOptions) error {
+	cfg, a, err := oneAccount(o.globalOptions, o.account)
+	if err != nil {
+		return err
+	}
+	// The state is read under the account's lock (opening it may repair a torn record). When a sync
+	// holds the lock, list does not wait: it shows "?" for what popfetch has.
+	seen := func(string) string { return "?" }
+	if lock, err := store.Lock(cfg.StateDir, a.Name, false); err == nil {
+		defer lock.Unlock()
+		st, err := store.OpenState(cfg.StateDir, a.Name)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		seen = func(uid string) string {
+			if e, ok := st.Lookup(uid); ok && e.Status == store.StatusDelivered {
+				return "have"
+			}
+			return "new"
+		}
+	} else if !errors.Is(err, store.ErrLocked) {
+		return err
+	} else {
+		fmt.Fprintf(o.stderr, "popfetch: %s: a sync is running; not showing which messages popfetch has\n", a.Name)
+	}
+	c, _, err := fetch.Connect(ctx, fetchAccount(o.globalOptions, a))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	listing, err := c.Listing(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.Quit(ctx); err != nil {
+		return err
+	}
+	if o.json {
+		type row struct {
+			Number int    `json:"number"`
+			UID    string `json:"uidl"`
+			Size   int64  `json:"size"`
+			Status string `json:"status"` // have, new, or ? (state locked by a sync)
+		}
+		rows := make([]row, len(listing))
+		for i, m := range listing {
+			rows[i] = row{m.Number, m.UID, m.Size, seen(m.UID)}
+		}
+		return writeJSON(o.stdout, rows)
+	}
+	for _, m := range listing {
+		have := seen(m.UID)
+		uid := m.UID
+		if uid == "" {
+			uid = "-"
+		}
+		fmt.Fprintf(o.stdout, "%6d  %-40s %10d  %s\n", m.Number, uid, m.Size, have)
+	}
+	return nil
+}
+
+func catCommand(stdin io.Reader) *cli.Command {
+	return &cli.Command{
+		Name:      "cat",
+		Usage:     "write one message's raw bytes to stdout, by number or UIDL; nothing is deleted",
+		ArgsUsage: "ACCOUNT MSG",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return withCode(exitUsage, fmt.Errorf("cat takes ACCOUNT and MSG (a message number or UIDL)"))
+			}
+			return runCat(c.Context, inspectOptions{globalOptions: globalsFrom(c, stdin), account: c.Args().Get(0),
+				message: c.Args().Get(1)})
+		},
+	}
+}
+
+func runCat(ctx context.Context, o inspectOptions) error {
+	_, a, err := oneAccount(o.globalOptions, o.account)
+	if err != nil {
+		return err
+	}
+	c, _, err := fetch.Connect(ctx, fetchAccount(o.globalOptions, a))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	num, err := strconv.Atoi(o.message)
+	if err != nil || num < 1 {
+		// A UIDL: find its number in this session.
+		listing, lerr := c.Uidl(ctx)
+		if lerr != nil {
+			return lerr
+		}
+		num = 0
+		for _, m := range listing {
+			if m.UID == o.message {
+				num = m.Number
+			}
+		}
+		if num == 0 {
+			return withCode(exitUsage, fmt.Errorf("%s: no message with number or UIDL %q on the server", a.Name, o.message))
+		}
+	}
+	r, err := c.Retr(ctx, num)
+	if err != nil {
+		return err
+	}
+	out := store.NewStdout(o.stdout, store.StdoutOptions{Raw: true})
+	if _, err := out.Deliver(ctx, store.Envelope{Account: a.Name}, r); err != nil {
+		return err
+	}
+	if err := out.Commit(ctx, nil); err != nil {
+		return err
+	}
+	return c.Quit(ctx)
+}
+
+func serverinfoCommand(stdin io.Reader) *cli.Command {
+	return &cli.Command{
+		Name:      "serverinfo",
+		Usage:     "show the server's greeting, capabilities and TLS certificate (with the fingerprint for tls_fingerprint)",
+		ArgsUsage: "ACCOUNT",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return withCode(exitUsage, fmt.Errorf("serverinfo takes one ACCOUNT"))
+			}
+			return runServerinfo(c.Context, inspectOptions{globalOptions: globalsFrom(c, stdin), account: c.Args().First()})
+		},
+	}
+}
+
+// serverInfo is what serverinfo prints (as text, or as JSON with --json).
+type serverInfo struct {
+	Account      string              `json:"account"`
+	Address      string              `json:"address"`
+	TLSMode      string              `json:"tls_mode"`
+	Greeting     string              `json:"greeting"`
+	Capabilities map[string][]string `json:"capabilities"`
+	TLS          *tlsInfo            `json:"tls,omitempty"`
+}
+
+type tlsInfo struct {
+	Version     string    `json:"version"`
+	Cipher      string    `json:"cipher"`
+	Subject     string    `json:"subject"`
+	Issuer      string    `json:"issuer"`
+	DNSNames    []string  `json:"dns_names,omitempty"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	Fingerprint string    `json:"fingerprint"`
+}
+
+// runServerinfo connects without logging in: no password is needed to see what a server offers.
+func runServerinfo(ctx context.Context, o inspectOptions) error {
+	_, a, err := oneAccount(o.globalOptions, o.account)
+	if err != nil {
+		return err
+	}
+	acct := fetchAccount(o.globalOptions, a)
+	c, err := pop3.Dial(ctx, acct.Addr, acct.TLS, &acct.Options)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	info := serverInfo{Account: a.Name, Address: acct.Addr, TLSMode: a.TLS, Greeting: c.Greeting()}
+	if caps, err := c.Capa(ctx); err == nil {
+		info.Capabilities = caps.All
+	} else if !isRefusal(err) {
+		return err
+	}
+	if cs, ok := c.TLSConnectionState(); ok && len(cs.PeerCertificates) > 0 {
+		cert := cs.PeerCertificates[0]
+		info.TLS = &tlsInfo{
+			Version: tls.VersionName(cs.Version), Cipher: tls.CipherSuiteName(cs.CipherSuite),
+			Subject: cert.Subject.String(), Issuer: cert.Issuer.String(), DNSNames: cert.DNSNames,
+			NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
+			Fingerprint: pop3.FormatFingerprint(sha256.Sum256(cert.Raw)),
+		}
+	}
+	c.Quit(ctx)
+	if o.json {
+		return writeJSON(o.stdout, info)
+	}
+	w := o.stdout
+	fmt.Fprintf(w, "Account:      %s\nAddress:      %s (%s)\nGreeting:     %s\n", info.Account, info.Address, info.TLSMode, info.Greeting)
+	if info.TLS != nil {
+		t := info.TLS
+		fmt.Fprintf(w, "TLS:          %s, %s\nSubject:      %s\nIssuer:       %s\n", t.Version, t.Cipher, t.Subject, t.Issuer)
+		if len(t.DNSNames) > 0 {
+			fmt.Fprintf(w, "Names:        %s\n", strings.Join(t.DNSNames, ", "))
+		}
+		fmt.Fprintf(w, "Valid:        %s to %s\nFingerprint:  %s\n", t.NotBefore.Format(time.RFC3339), t.NotAfter.Format(time.RFC3339), t.Fingerprint)
+	} else {
+		fmt.Fprintf(w, "TLS:          none\n")
+	}
+	if info.Capabilities == nil {
+		fmt.Fprintf(w, "Capabilities: (the server does not answer CAPA)\n")
+	} else {
+		fmt.Fprintf(w, "Capabilities:\n")
+		for _, k := range sortedKeys(info.Capabilities) {
+			fmt.Fprintf(w, "  %s\n", strings.TrimSpace(k+" "+strings.Join(info.Capabilities[k], " ")))
+		}
+	}
+	return nil
+}

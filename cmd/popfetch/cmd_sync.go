@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/store"
+)
+
+// syncOptions are the flags of `popfetch sync` (and, in part, `popfetch check`).
+type syncOptions struct {
+	*globalOptions
+	accounts []string
+	jobs     int
+	keep     *bool // --keep / --no-keep: override the profile for this run
+	all      bool
+	dryRun   bool
+	toStdout bool
+	wait     bool
+	check    bool // `popfetch check`: count new messages only
+}
+
+var accountFlags = []cli.Flag{
+	&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, EnvVars: []string{"POPFETCH_JOBS"},
+		Usage: "sync up to `N` accounts at once"},
+	&cli.BoolFlag{Name: "wait", Usage: "wait for a run holding an account's lock instead of exiting 75"},
+}
+
+func syncCommand(stdin io.Reader) *cli.Command {
+	return &cli.Command{
+		Name:      "sync",
+		Usage:     "fetch new mail from all accounts, or the ones named",
+		ArgsUsage: "[ACCOUNT...]",
+		Description: "Retrieves new messages, delivers them durably, and then deletes them on the server\n" +
+			"(or, with keep, remembers them). Silent on success when stderr is not a terminal, unless -v.",
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "keep", Usage: "leave messages on the server this run"},
+			&cli.BoolFlag{Name: "no-keep", Usage: "delete retrieved messages on the server this run"},
+			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "also retrieve messages retrieved before (fetch_all)"},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "plan and print what would be done; change nothing"},
+			&cli.BoolFlag{Name: "stdout", Usage: "write messages to stdout as an mboxrd stream instead of the profile's destination"},
+		}, accountFlags...),
+		Action: func(c *cli.Context) error {
+			o := syncOptions{globalOptions: globalsFrom(c, stdin), accounts: c.Args().Slice(), jobs: c.Int("jobs"),
+				all: c.Bool("all"), dryRun: c.Bool("dry-run"), toStdout: c.Bool("stdout"), wait: c.Bool("wait")}
+			if c.Bool("keep") && c.Bool("no-keep") {
+				return withCode(exitUsage, fmt.Errorf("--keep and --no-keep exclude each other"))
+			}
+			if c.IsSet("keep") || c.IsSet("no-keep") {
+				k := c.Bool("keep")
+				o.keep = &k
+			}
+			if o.toStdout && o.json {
+				return withCode(exitUsage, fmt.Errorf("--stdout and --json both want stdout: choose one"))
+			}
+			return runSync(c.Context, o)
+		},
+	}
+}
+
+func checkCommand(stdin io.Reader) *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "count new messages without retrieving them: exit 0 if there are any, 1 if none",
+		ArgsUsage: "[ACCOUNT...]",
+		Flags:     accountFlags,
+		Action: func(c *cli.Context) error {
+			return runSync(c.Context, syncOptions{globalOptions: globalsFrom(c, stdin), accounts: c.Args().Slice(),
+				jobs: c.Int("jobs"), wait: c.Bool("wait"), dryRun: true, check: true})
+		},
+	}
+}
+
+// selectAccounts returns the named accounts (all when none are named); an unknown name is a usage
+// error that lists the valid ones.
+func selectAccounts(cfg *config.Config, names []string) ([]*config.Account, error) {
+	if len(names) == 0 {
+		return cfg.Accounts, nil
+	}
+	var out []*config.Account
+	seen := map[string]bool{}
+	for _, n := range names {
+		a := cfg.Account(n)
+		if a == nil {
+			return nil, withCode(exitUsage, fmt.Errorf("no account %q in %s (accounts: %s)", n, cfg.Path,
+				strings.Join(cfg.Names(), ", ")))
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func runSync(ctx context.Context, o syncOptions) error {
+	cfg, err := loadConfig(o.globalOptions)
+	if err != nil {
+		return err
+	}
+	accts, err := selectAccounts(cfg, o.accounts)
+	if err != nil {
+		return err
+	}
+	jobs := o.jobs
+	if jobs < 1 {
+		return withCode(exitUsage, fmt.Errorf("--jobs must be at least 1"))
+	}
+	if o.toStdout {
+		jobs = 1 // one stream: accounts one after the other
+	}
+	rep := newReporter(o.globalOptions)
+	codes := make([]int, len(accts))
+	results := make([]fetch.Result, len(accts))
+	sem := make(chan struct{}, jobs)
+	var wg sync.WaitGroup
+	for i, a := range accts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := time.Now()
+			res, err := syncAccount(ctx, o, cfg, a, rep)
+			res.Account = a.Name
+			code := exitCode(err)
+			codes[i], results[i] = code, res
+			if o.check {
+				reportCheck(rep, res, err, time.Since(start), code)
+			} else {
+				rep.done(res, err, time.Since(start), code)
+			}
+		}()
+	}
+	wg.Wait()
+	rep.wait()
+	if o.dryRun && !o.check {
+		for _, res := range results {
+			printPlan(o.stdout, res)
+		}
+	}
+	code := combineCodes(codes)
+	if o.check && code == exitOK {
+		for _, res := range results {
+			if res.Plan != nil && len(res.Plan.Retrieve) > 0 {
+				return nil
+			}
+		}
+		return exitStatus(exitNoMail)
+	}
+	return exitStatus(code)
+}
+
+// syncAccount runs one account: lock, state, destination, recovery, then the engine.
+func syncAccount(ctx context.Context, o syncOptions, cfg *config.Config, a *config.Account, rep *reporter) (fetch.Result, error) {
+	if ctx.Err() != nil {
+		return fetch.Result{}, fetch.ErrInterrupted
+	}
+	acct := fetchAccount(o.globalOptions, a)
+	if o.keep != nil {
+		acct.Policy.Keep = *o.keep
+	}
+	if o.all {
+		acct.Policy.FetchAll = true
+	}
+	lock, err := lockAccount(ctx, cfg.StateDir, a.Name, o.wait)
+	if err != nil {
+		return fetch.Result{}, err
+	}
+	defer lock.Unlock()
+	st, err := store.OpenState(cfg.StateDir, a.Name)
+	if err != nil {
+		return fetch.Result{}, err
+	}
+	defer st.Close()
+
+	var dest fetch.Destination
+	if !o.dryRun {
+		var d store.Destination
+		if o.toStdout {
+			d = store.NewStdout(o.stdout, store.StdoutOptions{})
+		} else if d, err = openDestination(a); err != nil {
+			return fetch.Result{}, err
+		}
+		defer d.Close()
+		// Settle what a crash left pending (DESIGN §2) before anything else.
+		var resolver store.Resolver
+		if r, ok := d.(store.Resolver); ok {
+			resolver = r
+		}
+		delivered, discarded, err := st.Recover(resolver)
+		if err != nil {
+			return fetch.Result{}, err
+		}
+		if o.verbose && len(delivered)+len(discarded) > 0 {
+			rep.printf("%s: recovered from an interrupted run: %d message(s) were delivered, %d will be fetched again",
+				a.Name, len(delivered), len(discarded))
+		}
+		dest = destination{d: d, acct: a}
+	}
+	prog := rep.account(a.Name)
+	res, err := fetch.Sync(o.abort, acct, dest, state{st}, fetch.Options{DryRun: o.dryRun, Progress: prog, Stop: ctx.Done()})
+	prog.finish(err == nil)
+	return res, err
+}
+
+// lockAccount takes the account's lock; with wait it blocks until the lock is free or ctx is done.
+func lockAccount(ctx context.Context, dir, account string, wait bool) (*store.Lockfile, error) {
+	if !wait {
+		return store.Lock(dir, account, false)
+	}
+	type result struct {
+		l   *store.Lockfile
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		l, err := store.Lock(dir, account, true)
+		ch <- result{l, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.l, r.err
+	case <-ctx.Done():
+		go func() { // release the lock if it is granted after all
+			if r := <-ch; r.l != nil {
+				r.l.Unlock()
+			}
+		}()
+		return nil, fetch.ErrInterrupted
+	}
+}
+
+func reportCheck(rep *reporter, res fetch.Result, err error, took time.Duration, code int) {
+	n := 0
+	if res.Plan != nil {
+		n = len(res.Plan.Retrieve)
+	}
+	if err != nil {
+		rep.done(res, err, took, code)
+		return
+	}
+	if rep.json != nil {
+		rep.mu.Lock()
+		rep.json.Encode(summary{Account: res.Account, Listed: res.Listed, New: &n, DurationMS: took.Milliseconds(), ExitCode: code})
+		rep.mu.Unlock()
+	}
+	if !rep.g.quiet && rep.json == nil {
+		// check's answer is its output: print it (on stdout, it is what the user asked for).
+		fmt.Fprintf(rep.g.stdout, "%s: %d new message(s)\n", res.Account, n)
+	}
+}
+
+// printPlan prints a dry run's plan.
+func printPlan(w io.Writer, res fetch.Result) {
+	if res.Plan == nil {
+		return
+	}
+	for _, it := range res.Plan.Retrieve {
+		action := "retrieve"
+		if it.Delete {
+			action = "retrieve, delete"
+		}
+		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, action, it.Number, it.UID, it.Size, it.Reason)
+	}
+	for _, it := range res.Plan.Delete {
+		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, "delete", it.Number, it.UID, it.Size, it.Reason)
+	}
+	for _, it := range res.Plan.Skip {
+		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, "leave", it.Number, it.UID, it.Size, it.Reason)
+	}
+}
