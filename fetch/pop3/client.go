@@ -442,10 +442,12 @@ func (c *Client) ioError(cmd string, err error) error {
 
 // send writes one command line and flushes it. shown is what the trace shows ("" = line).
 func (c *Client) send(cmd, line, shown string) error {
-	if shown == "" {
-		shown = line
+	if c.opts.Trace != nil {
+		if shown == "" {
+			shown = line
+		}
+		c.trace("C: %s", shown)
 	}
-	c.trace("C: %s", shown)
 	c.bw.WriteString(line)
 	c.bw.WriteString("\r\n")
 	if err := c.bw.Flush(); err != nil {
@@ -493,7 +495,9 @@ func (c *Client) readStatus(cmd string) (reply, error) {
 		c.trace("S: + %s", r.text)
 		return r, nil
 	}
-	c.trace("S: %s", sanitize(string(line)))
+	if c.opts.Trace != nil {
+		c.trace("S: %s", sanitize(string(line)))
+	}
 	if !r.ok {
 		return r, &Error{Command: cmd, Code: r.code, Text: sanitize(r.text)}
 	}
@@ -524,7 +528,9 @@ func (c *Client) readLines(cmd string, maxLines int, fn func(line []byte) error)
 			}
 			line = line[1:]
 		}
-		c.trace("S: %s", sanitize(string(line)))
+		if c.opts.Trace != nil {
+			c.trace("S: %s", sanitize(string(line)))
+		}
 		if count >= maxLines {
 			return c.fail(protocolError(cmd, "reply longer than %d lines", maxLines))
 		}
@@ -724,7 +730,9 @@ func (c *Client) openBody(cmd string, stop func() bool) *dotReader {
 		if err != nil {
 			return c.ioError(cmd, err)
 		}
-		c.trace("S: (message body, %d octets)", d.n)
+		if c.opts.Trace != nil {
+			c.trace("S: (message body, %d octets)", d.n)
+		}
 		return nil
 	})
 	c.body = d

@@ -234,7 +234,9 @@ func (c *Client) pipeline(ctx context.Context, cmd string, cmds []string, multi 
 				return
 			default:
 			}
-			c.trace("C: %s", line)
+			if c.opts.Trace != nil {
+				c.trace("C: %s", line)
+			}
 			c.bw.WriteString(line)
 			c.bw.WriteString("\r\n")
 			pending++
