@@ -1,6 +1,7 @@
 // Package dovecot starts a private, real Dovecot for integration tests: POP3 with implicit TLS
 // (RFC 8314) and POP3 with STLS (RFC 2595) on 127.0.0.1, and optionally LMTP (RFC 2033) on a unix
 // socket, all configured from files generated in t.TempDir(), with a certificate made in Go.
+// StartServer does the same outside a test, for programs such as the benchmark in bench/.
 //
 // Start skips the test when no dovecot binary is installed, unless POPFETCH_REQUIRE_DOVECOT=1 is set
 // (as CI does), in which case it fails the test. The server dies with the test: it runs in its own
@@ -74,7 +75,7 @@ type Server struct {
 	// Mechanisms lists the auth_mechanisms configured, lower case (APOP included).
 	Mechanisms []string
 
-	t        testing.TB
+	t        testing.TB // nil for StartServer
 	dir      string
 	logPath  string
 	errPath  string
@@ -89,7 +90,10 @@ type Server struct {
 	lastName time.Time
 	seq      int
 
-	stopOnce sync.Once
+	stopOnce  sync.Once
+	stopErr   error
+	closeOnce sync.Once
+	cleanups  []func() // run by Close, or when startIn fails
 }
 
 // Available reports whether a dovecot binary is installed.
@@ -117,12 +121,64 @@ func binary() (string, error) {
 // Start starts a private Dovecot for the test and stops it on t.Cleanup.
 func Start(t testing.TB, opts *Options) *Server {
 	t.Helper()
-	bin, err := binary()
-	if err != nil {
+	if _, err := binary(); err != nil {
 		if os.Getenv(RequireEnv) == "1" {
 			t.Fatalf("dovecot: %v, and %s=1", err, RequireEnv)
 		}
 		t.Skipf("dovecot: %v", err)
+	}
+	s, err := startIn(t.TempDir(), opts, t.Logf)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	s.t = t
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dovecot logs:\n%s", s.logs())
+		}
+		s.Stop()
+	})
+	return s
+}
+
+// StartServer starts a private Dovecot outside a test (a benchmark program, for instance), in a
+// new temporary directory. The caller must call Close, which stops it and removes the directory;
+// on Linux the server also dies with the calling process. It fails when no dovecot binary is
+// installed.
+func StartServer(opts *Options) (*Server, error) {
+	if _, err := binary(); err != nil {
+		return nil, fmt.Errorf("dovecot: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "popfetch-dovecot")
+	if err != nil {
+		return nil, fmt.Errorf("dovecot: %v", err)
+	}
+	s, err := startIn(dir, opts, func(string, ...any) {})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.cleanups = append(s.cleanups, func() { os.RemoveAll(dir) })
+	return s, nil
+}
+
+// Close stops a server started by StartServer and removes its files. It is safe to call more than
+// once.
+func (s *Server) Close() error {
+	err := s.stop()
+	s.closeOnce.Do(func() {
+		for i := len(s.cleanups) - 1; i >= 0; i-- {
+			s.cleanups[i]()
+		}
+	})
+	return err
+}
+
+// startIn configures Dovecot in dir and starts it. logf reports retries.
+func startIn(dir string, opts *Options, logf func(format string, args ...any)) (_ *Server, err error) {
+	bin, err := binary()
+	if err != nil {
+		return nil, fmt.Errorf("dovecot: %v", err)
 	}
 	if opts == nil {
 		opts = &Options{}
@@ -133,24 +189,31 @@ func Start(t testing.TB, opts *Options) *Server {
 	}
 	for _, u := range users {
 		if u.Name == "" || strings.ContainsAny(u.Name, ":/\r\n\t %@\x00") || strings.ContainsAny(u.Password, ":\r\n\x00") {
-			t.Fatalf("dovecot: unusable user %q / password %q", u.Name, u.Password)
+			return nil, fmt.Errorf("dovecot: unusable user %q / password %q", u.Name, u.Password)
 		}
 	}
 
-	s := &Server{t: t, dir: t.TempDir(), maildirs: map[string]string{}}
+	s := &Server{dir: dir, maildirs: map[string]string{}}
+	defer func() {
+		if err != nil {
+			for i := len(s.cleanups) - 1; i >= 0; i-- {
+				s.cleanups[i]()
+			}
+		}
+	}()
 	s.logPath = filepath.Join(s.dir, "dovecot.log")
 	s.errPath = filepath.Join(s.dir, "dovecot.stderr")
 
 	ids, err := chooseIdentities()
 	if err != nil {
-		t.Fatalf("dovecot: %v", err)
+		return nil, fmt.Errorf("dovecot: %v", err)
 	}
 	s.mailUID, s.mailGID = ids.mailUID, ids.mailGID
 	if os.Geteuid() != 0 {
 		s.mailUID = -1
 	}
 	if err := s.openPath(); err != nil {
-		t.Fatalf("dovecot: %v", err)
+		return nil, fmt.Errorf("dovecot: %v", err)
 	}
 
 	// Sockets live in base_dir; sun_path holds 107 bytes, which a long test name can exceed.
@@ -158,14 +221,14 @@ func Start(t testing.TB, opts *Options) *Server {
 	if len(runDir) > 60 {
 		runDir, err = os.MkdirTemp("", "dovecot")
 		if err != nil {
-			t.Fatalf("dovecot: %v", err)
+			return nil, fmt.Errorf("dovecot: %v", err)
 		}
-		t.Cleanup(func() { os.RemoveAll(runDir) })
+		s.cleanups = append(s.cleanups, func() { os.RemoveAll(runDir) })
 	} else if err := os.Mkdir(runDir, 0o755); err != nil {
-		t.Fatalf("dovecot: %v", err)
+		return nil, fmt.Errorf("dovecot: %v", err)
 	}
 	if err := os.Chmod(runDir, 0o755); err != nil {
-		t.Fatalf("dovecot: %v", err)
+		return nil, fmt.Errorf("dovecot: %v", err)
 	}
 	if opts.LMTP {
 		s.LMTPSocket = filepath.Join(runDir, "lmtp")
@@ -173,11 +236,11 @@ func Start(t testing.TB, opts *Options) *Server {
 
 	certPath, keyPath, err := s.writeCertificates()
 	if err != nil {
-		t.Fatalf("dovecot: certificates: %v", err)
+		return nil, fmt.Errorf("dovecot: certificates: %v", err)
 	}
 	passwdPath, err := s.writeUsers(users)
 	if err != nil {
-		t.Fatalf("dovecot: users: %v", err)
+		return nil, fmt.Errorf("dovecot: users: %v", err)
 	}
 	s.Mechanisms = mechanisms(bin)
 
@@ -194,7 +257,7 @@ func Start(t testing.TB, opts *Options) *Server {
 		ids:        ids,
 	}
 	if err := os.Mkdir(cfg.stateDir, 0o755); err != nil {
-		t.Fatalf("dovecot: %v", err)
+		return nil, fmt.Errorf("dovecot: %v", err)
 	}
 	confPath := filepath.Join(s.dir, "dovecot.conf")
 
@@ -203,11 +266,11 @@ func Start(t testing.TB, opts *Options) *Server {
 	for attempt := 1; ; attempt++ {
 		ports, err := freePorts(2)
 		if err != nil {
-			t.Fatalf("dovecot: %v", err)
+			return nil, fmt.Errorf("dovecot: %v", err)
 		}
 		cfg.pop3Port, cfg.pop3sPort = ports[0], ports[1]
 		if err := os.WriteFile(confPath, []byte(cfg.render()), 0o644); err != nil {
-			t.Fatalf("dovecot: %v", err)
+			return nil, fmt.Errorf("dovecot: %v", err)
 		}
 		s.POP3Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.pop3Port))
 		s.POP3SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.pop3sPort))
@@ -217,20 +280,14 @@ func Start(t testing.TB, opts *Options) *Server {
 		}
 		s.kill()
 		if attempt < 3 && strings.Contains(s.logs(), "Address already in use") {
-			t.Logf("dovecot: port taken, retrying: %v", err)
+			logf("dovecot: port taken, retrying: %v", err)
 			os.Remove(s.logPath)
 			os.Remove(s.errPath)
 			continue
 		}
-		t.Fatalf("dovecot: %v\n%s", err, s.logs())
+		return nil, fmt.Errorf("dovecot: %v\n%s", err, s.logs())
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("dovecot logs:\n%s", s.logs())
-		}
-		s.Stop()
-	})
-	return s
+	return s, nil
 }
 
 // start runs the master process in the foreground, in its own process group, and waits until the
@@ -292,13 +349,21 @@ func (s *Server) start(bin, confPath string) error {
 }
 
 // Stop kills Dovecot and every process it started, and waits until they are gone. It is safe to
-// call more than once; Start registers it with t.Cleanup.
+// call more than once; Start registers it with t.Cleanup. A failure to stop fails the test (a
+// server from StartServer: use Close, which returns it).
 func (s *Server) Stop() {
+	if err := s.stop(); err != nil && s.t != nil {
+		s.t.Errorf("%v", err)
+	}
+}
+
+func (s *Server) stop() error {
 	s.stopOnce.Do(func() {
 		if err := s.kill(); err != nil {
-			s.t.Errorf("dovecot: stop: %v", err)
+			s.stopErr = fmt.Errorf("dovecot: stop: %v", err)
 		}
 	})
+	return s.stopErr
 }
 
 // kill sends SIGKILL to the process group (Dovecot keeps no state worth a graceful shutdown, which

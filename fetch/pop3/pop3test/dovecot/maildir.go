@@ -19,23 +19,67 @@ import (
 // messages in the order given. The bytes are stored as they are.
 func (s *Server) Seed(t testing.TB, user string, msgs ...[]byte) {
 	t.Helper()
+	if err := s.Deliver(user, msgs...); err != nil {
+		t.Fatalf("dovecot: Seed: %v", err)
+	}
+}
+
+// Deliver is Seed for callers without a testing.TB: it returns the first error.
+func (s *Server) Deliver(user string, msgs ...[]byte) error {
 	md, ok := s.maildirs[user]
 	if !ok {
-		t.Fatalf("dovecot: Seed: no user %q", user)
+		return fmt.Errorf("no user %q", user)
 	}
 	for _, m := range msgs {
 		name := s.nextName()
 		tmp := filepath.Join(md, "tmp", name)
 		if err := os.WriteFile(tmp, m, 0o600); err != nil {
-			t.Fatalf("dovecot: Seed: %v", err)
+			return err
 		}
 		if err := s.chown(tmp); err != nil {
-			t.Fatalf("dovecot: Seed: %v", err)
+			return err
 		}
 		if err := os.Rename(tmp, filepath.Join(md, "new", name)); err != nil {
-			t.Fatalf("dovecot: Seed: %v", err)
+			return err
 		}
 	}
+	return nil
+}
+
+// Maildir returns the path of user's maildir ("" for an unknown user). Files written there
+// directly must belong to the mail user: Deliver does that.
+func (s *Server) Maildir(user string) string { return s.maildirs[user] }
+
+// Empty removes every message of user's mailbox and Dovecot's index and UIDL list, as if the
+// mailbox had never been opened; no POP3 session of the user may be open.
+func (s *Server) Empty(user string) error {
+	md, ok := s.maildirs[user]
+	if !ok {
+		return fmt.Errorf("no user %q", user)
+	}
+	for _, sub := range []string{"new", "cur", "tmp"} {
+		ents, err := os.ReadDir(filepath.Join(md, sub))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if err := os.RemoveAll(filepath.Join(md, sub, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	ents, err := os.ReadDir(md)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "dovecot") {
+			if err := os.RemoveAll(filepath.Join(md, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // nextName returns a maildir file name "<secs>.M<usecs>P<pid>Q<n>.popfetch-test" whose time is
@@ -58,17 +102,26 @@ func (s *Server) nextName() string {
 // new/ to cur/; Mailbox then reads the directories again.
 func (s *Server) Mailbox(t testing.TB, user string) [][]byte {
 	t.Helper()
+	msgs, err := s.Messages(user)
+	if err != nil {
+		t.Fatalf("dovecot: Mailbox: %v", err)
+	}
+	return msgs
+}
+
+// Messages is Mailbox for callers without a testing.TB.
+func (s *Server) Messages(user string) ([][]byte, error) {
 	md, ok := s.maildirs[user]
 	if !ok {
-		t.Fatalf("dovecot: Mailbox: no user %q", user)
+		return nil, fmt.Errorf("no user %q", user)
 	}
 	for attempt := 1; ; attempt++ {
 		msgs, err := readMaildir(md)
 		if err == nil {
-			return msgs
+			return msgs, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) || attempt == 100 {
-			t.Fatalf("dovecot: Mailbox: %v", err)
+			return nil, err
 		}
 	}
 }
