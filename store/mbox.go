@@ -48,16 +48,20 @@ type MboxOptions struct {
 // offsets no longer match and the batch is fetched again (the half-appended tail is then left alone,
 // rather than risk cutting off somebody else's mail).
 //
+// The journal thus runs before the batch is durable, not after as for a maildir: the spool is not
+// fsync'd, because a batch that is journaled but not (durably) appended is simply not found by
+// Resolve and is fetched again.
+//
 // A failed Deliver (the server stream breaking, a full disk) leaves the spool as it was; a failed
 // append truncates the mbox back to its length before the batch, so the file never holds half a
 // message; Abort drops the spooled batch. Close releases the locks and drops an uncommitted batch.
 //
 // Locking, as mail readers expect (mutt, procmail, Dovecot's mbox_write_locks = dotlock fcntl): a
-// PATH.lock dotlock (O_CREAT|O_EXCL; another program's lock older than DotlockStale is removed), then
-// an fcntl write lock on the whole file (open file description locks on Linux, which exclude
-// classic fcntl locks of other processes and other descriptors of this one). Both are held until
-// Close; the dotlock's time stamp is refreshed at each Commit so that a long run's lock never looks
-// stale. Where the directory does not let us create a dotlock (EACCES, EPERM, EROFS: /var/mail on many
+// PATH.lock dotlock (O_CREAT|O_EXCL, holding our pid; another program's lock older than DotlockStale,
+// or naming the pid of a process that no longer exists, is removed), then an fcntl write lock on the
+// whole file (open file description locks on Linux, which exclude classic fcntl locks of other
+// processes and other descriptors of this one). Both are held until Close; the dotlock's time stamp
+// is refreshed as messages are delivered so that a long run's lock never looks stale. Where the directory does not let us create a dotlock (EACCES, EPERM, EROFS: /var/mail on many
 // systems), the fcntl lock alone is used.
 //
 // An Mbox is safe for use by several goroutines, but deliveries are serialised.
@@ -75,6 +79,9 @@ type Mbox struct {
 	spool    *os.File // the batch, already in mboxrd framing
 	spoolLen int64
 	batch    []Pending
+
+	step     func(point string) // test hook: the crash tests kill the process at each point
+	stepHalf bool               // test hook: append in two halves, with a step between
 }
 
 const (
@@ -113,7 +120,7 @@ func NewMbox(path string, opts MboxOptions) (*Mbox, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, ioErr("mkdir", dir, err)
 	}
-	m := &Mbox{path: path, opts: opts}
+	m := &Mbox{path: path, opts: opts, step: func(string) {}}
 	deadline := time.Now().Add(opts.LockTimeout)
 	if err := m.takeDotlock(deadline); err != nil {
 		return nil, err
@@ -230,7 +237,7 @@ func (m *Mbox) takeDotlock(deadline time.Time) error {
 			return false, err
 		}
 		fi, serr := os.Stat(lock)
-		if serr == nil && time.Since(fi.ModTime()) > m.opts.DotlockStale {
+		if serr == nil && (time.Since(fi.ModTime()) > m.opts.DotlockStale || dotlockOwnerDead(lock)) {
 			_ = os.Remove(lock) // abandoned; if two programs race here, O_EXCL still picks one
 			return false, nil
 		}
@@ -243,6 +250,18 @@ func (m *Mbox) takeDotlock(deadline time.Time) error {
 		return ioErr("dotlock", lock, err)
 	}
 	return nil
+}
+
+// dotlockOwnerDead reports whether lock names, as procmail's and ours do, the pid of a process that
+// no longer exists on this host (a popfetch killed with -9). A lock without a pid, or with the pid
+// of a live process, is left to the age rule.
+func dotlockOwnerDead(lock string) bool {
+	b, err := os.ReadFile(lock)
+	if err != nil || len(b) > 32 {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && pid > 0 && !mboxPidAlive(pid)
 }
 
 // refreshDotlock touches the dotlock so that other programs do not take it for stale.
@@ -301,6 +320,7 @@ func (m *Mbox) Deliver(ctx context.Context, env Envelope, body io.Reader) (Pendi
 	}
 	m.spoolLen += cw.n
 	m.refreshDotlock()
+	m.step("mbox.spooled")
 	off := m.size + int64(len(m.pad)) + start
 	p := Pending{UID: env.UID, Ref: mboxRef(off, cw.n, sum)}
 	m.batch = append(m.batch, p)
@@ -353,6 +373,7 @@ func (m *Mbox) Commit(ctx context.Context, journal func([]Pending) error) error 
 			return err
 		}
 	}
+	m.step("mbox.journaled")
 	if err := m.appendSpool(); err != nil {
 		return err
 	}
@@ -378,15 +399,32 @@ func (m *Mbox) appendSpool() error {
 		if _, err := m.spool.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		// *os.File.ReadFrom with an io.LimitedReader of a file uses copy_file_range on Linux.
-		n, err := io.Copy(m.f, io.LimitReader(m.spool, m.spoolLen))
-		if err == nil && n != m.spoolLen {
-			err = io.ErrUnexpectedEOF
+		// *os.File.ReadFrom with an io.LimitedReader of a file uses copy_file_range on Linux. The
+		// crash tests copy in two halves to stop in the middle.
+		half := m.spoolLen
+		if m.stepHalf {
+			half /= 2
 		}
-		if err != nil {
-			return err
+		for done := int64(0); done < m.spoolLen; {
+			n, err := io.Copy(m.f, io.LimitReader(m.spool, half))
+			if err == nil && n != half {
+				err = io.ErrUnexpectedEOF
+			}
+			if err != nil {
+				return err
+			}
+			done += n
+			half = m.spoolLen - done
+			if half > 0 {
+				m.step("mbox.append.half")
+			}
 		}
-		return retryEINTR(m.f.Sync)
+		m.step("mbox.appended")
+		err := retryEINTR(m.f.Sync)
+		if err == nil {
+			m.step("mbox.synced")
+		}
+		return err
 	}()
 	if err == nil {
 		return nil
@@ -413,24 +451,25 @@ func (m *Mbox) Abort() error {
 // Resolve reports, for each Ref that Deliver returned before a crash, whether the message is in the
 // mbox: the bytes at its offset have its length and checksum. When the file ends inside the span of
 // the references that are not visible, and that span starts where a message of ours was to start,
-// the half-appended batch is cut off (truncate, fsync). Refs that are not mbox references are an
-// error.
+// the half-appended batch is cut off (truncate, fsync). Refs that are not mbox references (left by
+// another destination before the profile changed) are reported not visible.
 func (m *Mbox) Resolve(refs []string) (map[string]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.f == nil {
 		return nil, errors.New("store: mbox is closed")
 	}
+	visible := make(map[string]bool, len(refs))
 	parts := make([]mboxRefParts, 0, len(refs))
 	for _, ref := range refs {
 		p, err := parseMboxRef(ref)
 		if err != nil {
-			return nil, err
+			visible[ref] = false // another destination's (the profile changed since the crash)
+			continue
 		}
 		parts = append(parts, p)
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].off < parts[j].off })
-	visible := make(map[string]bool, len(refs))
 	firstMissing := int64(-1)
 	var end int64
 	for _, p := range parts {

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
+
+	gombox "github.com/emersion/go-mbox"
 )
 
 func dstEnv(uid string) Envelope {
@@ -271,8 +275,8 @@ func TestMboxResolveAfterCrash(t *testing.T) {
 	if vis, after := resolve(foreign); vis[p2.Ref] || !bytes.Equal(after, foreign) {
 		t.Errorf("foreign tail: %v, changed %v", vis, !bytes.Equal(after, foreign))
 	}
-	if _, err := (openMbox(t, path, MboxOptions{})).Resolve([]string{"new/123.M1P2.host"}); err == nil {
-		t.Error("Resolve accepted a maildir reference")
+	if vis, err := (openMbox(t, path, MboxOptions{})).Resolve([]string{"123.M1P2.host"}); err != nil || vis["123.M1P2.host"] {
+		t.Errorf("a maildir reference: %v, %v", vis, err)
 	}
 }
 
@@ -333,12 +337,27 @@ func TestMboxLocking(t *testing.T) {
 		t.Fatalf("waiting writer: %v", err)
 	}
 
-	// A fresh foreign dotlock excludes; a stale one is removed.
-	if err := os.WriteFile(path+".lock", []byte("12345\n"), 0o600); err != nil {
+	// A fresh foreign dotlock excludes, whether it names no pid (mutt) or a live one; a stale one is
+	// removed, and so is one naming a process that has died (a popfetch killed with -9).
+	for _, content := range []string{"", fmt.Sprintf("%d\n", os.Getppid())} {
+		if err := os.WriteFile(path+".lock", []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewMbox(path, short); !errors.As(err, &le) {
+			t.Fatalf("fresh foreign dotlock %q: %v", content, err)
+		}
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewMbox(path, short); !errors.As(err, &le) {
-		t.Fatalf("fresh foreign dotlock: %v", err)
+	if err := os.WriteFile(path+".lock", []byte(fmt.Sprintf("%d\n", dead.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m = openMbox(t, path, short)
+	m.Close()
+	if err := os.WriteFile(path+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	old := time.Now().Add(-10 * time.Minute)
 	os.Chtimes(path+".lock", old, old)
@@ -346,5 +365,36 @@ func TestMboxLocking(t *testing.T) {
 	m.Close()
 	if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stale dotlock not cleaned up: %v", err)
+	}
+}
+
+// TestMboxReadableByGoMbox reads our file with another implementation (github.com/emersion/go-mbox's
+// reader, which undoes mboxo quoting and yields CRLF): it finds the same messages.
+func TestMboxReadableByGoMbox(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "inbox")
+	m := openMbox(t, path, MboxOptions{})
+	msgs := []string{"Subject: one\n\nFrom here\nbody\n", "Subject: two\n\n\nblank line above\n", "Subject: three\n\nx\n"}
+	for i, msg := range msgs {
+		dstDeliver(t, m, fmt.Sprint(i), msg)
+	}
+	if err := m.Commit(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	r := gombox.NewReader(bytes.NewReader(dstReadFile(t, path)))
+	for i, want := range msgs {
+		mr, err := r.NextMessage()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		b, err := io.ReadAll(mr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.ReplaceAll(string(b), "\r\n", "\n"); got != want {
+			t.Errorf("message %d: go-mbox read %q, want %q", i, got, want)
+		}
+	}
+	if _, err := r.NextMessage(); err != io.EOF {
+		t.Errorf("after the last message: %v", err)
 	}
 }

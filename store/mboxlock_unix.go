@@ -21,3 +21,10 @@ func mboxFcntlLock(f *os.File) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// mboxPidAlive reports whether process pid exists (kill(pid, 0) succeeds or is merely not
+// permitted).
+func mboxPidAlive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}

@@ -27,11 +27,15 @@ type SMTPOptions struct {
 	// Timeout bounds dialling, each command, and each write of the message; 0 means 5 minutes (RFC
 	// 5321 §4.5.3.2). The reply to the final dot may take up to twice as long.
 	Timeout time.Duration
-	// StartTLS upgrades the connection with STARTTLS when the server offers it.
+	// StartTLS upgrades the connection with STARTTLS when the server offers it. Without RequireTLS
+	// or TLSConfig this is opportunistic encryption (RFC 7435), as between MTAs: the certificate is
+	// not verified, since a local MTA typically offers a self-signed one (Debian's Postfix does).
 	StartTLS bool
-	// RequireTLS fails every delivery when the server does not offer STARTTLS (implies StartTLS).
+	// RequireTLS fails every delivery when the server does not offer STARTTLS or its certificate does
+	// not verify (against TLSConfig's roots, or the system's). Implies StartTLS.
 	RequireTLS bool
-	// TLSConfig is used for STARTTLS (cloned; ServerName defaults to the host of the address).
+	// TLSConfig is used for STARTTLS, and its certificate verification with it (cloned; ServerName
+	// defaults to the host of the address).
 	TLSConfig *tls.Config
 }
 
@@ -39,7 +43,8 @@ const defaultRelayTimeout = 5 * time.Minute
 
 // RelayError reports a failed delivery over LMTP or SMTP: a reply from the server (Code > 0), or a
 // connection problem (Code 0). 4xx replies and connection problems are temporary (the CLI exits 75),
-// 5xx replies are permanent (74).
+// 5xx replies are permanent (74); a required STARTTLS that is not offered or whose certificate does
+// not verify exits 69, like the POP3 side's TLS failures (DESIGN §4).
 type RelayError struct {
 	Proto     string // "LMTP" or "SMTP"
 	Addr      string // the server's address
@@ -66,10 +71,19 @@ func (e *RelayError) Error() string {
 func (e *RelayError) Unwrap() error { return e.Err }
 
 // Temporary reports whether trying again later may succeed: a 4xx reply or a connection problem.
-func (e *RelayError) Temporary() bool { return e.Code == 0 || (e.Code >= 400 && e.Code < 500) }
+func (e *RelayError) Temporary() bool {
+	if e.Stage == "STARTTLS" && e.Code == 0 {
+		return false
+	}
+	return e.Code == 0 || (e.Code >= 400 && e.Code < 500)
+}
 
-// ExitCode is 75 (EX_TEMPFAIL) for a temporary failure, 74 (delivery failed) otherwise.
+// ExitCode is 69 (EX_UNAVAILABLE) for a failed STARTTLS, 75 (EX_TEMPFAIL) for a temporary failure,
+// 74 (delivery failed) otherwise.
 func (e *RelayError) ExitCode() int {
+	if e.Stage == "STARTTLS" && e.Code == 0 {
+		return 69
+	}
 	if e.Temporary() {
 		return exitTempFail
 	}
@@ -127,6 +141,8 @@ func NewSMTP(addr, recipient string, opts SMTPOptions) (*SMTP, error) {
 	r.startTLS, r.reqTLS = opts.StartTLS || opts.RequireTLS, opts.RequireTLS
 	if opts.TLSConfig != nil {
 		r.tlsConfig = opts.TLSConfig.Clone()
+	} else if !opts.RequireTLS {
+		r.tlsConfig = &tls.Config{InsecureSkipVerify: true} // opportunistic: see SMTPOptions.StartTLS
 	}
 	r.defaults()
 	return &SMTP{r}, nil
@@ -244,8 +260,15 @@ func (r *relay) connect(ctx context.Context) error {
 			}
 			c.CommandTimeout = r.timeout
 			c.SubmissionTimeout = 2 * r.timeout
+			// The TLS handshake happens on this first exchange.
 			if err := c.Hello(r.localName); err != nil {
 				c.Close()
+				var cve *tls.CertificateVerificationError
+				var ae tls.AlertError
+				var rhe tls.RecordHeaderError
+				if errors.As(err, &cve) || errors.As(err, &ae) || errors.As(err, &rhe) {
+					return r.errorf("STARTTLS", err)
+				}
 				return r.errorf("connect", err)
 			}
 		} else if r.reqTLS {

@@ -293,6 +293,26 @@ func TestSMTPStartTLS(t *testing.T) {
 		t.Fatalf("server got %+v", got)
 	}
 
+	// Opportunistic STARTTLS does not verify (a local MTA's self-signed certificate); RequireTLS does.
+	d, err = NewSMTP(rs.Addr, "alice@example.org", SMTPOptions{StartTLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dstDeliver(t, d, "u2", "x\n")
+	if got := rs.messages(); len(got) != 2 || !got[1].tls {
+		t.Fatalf("opportunistic STARTTLS: server got %+v", got)
+	}
+	d, err = NewSMTP(rs.Addr, "alice@example.org", SMTPOptions{RequireTLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	_, err = d.Deliver(context.Background(), dstEnv("u3"), strings.NewReader("x\n"))
+	if re := relayErr(t, err); re.ExitCode() != 69 || re.Temporary() || len(rs.messages()) != 2 {
+		t.Fatalf("RequireTLS with an unknown certificate: %v", err)
+	}
+
 	// RequireTLS against a server without STARTTLS: refused, nothing sent.
 	plain := startRelayServer(t, false, nil)
 	d, err = NewSMTP(plain.Addr, "alice@example.org", SMTPOptions{RequireTLS: true})
@@ -300,7 +320,8 @@ func TestSMTPStartTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if _, err := d.Deliver(context.Background(), dstEnv("u1"), strings.NewReader("x\n")); err == nil || len(plain.messages()) != 0 {
+	_, err = d.Deliver(context.Background(), dstEnv("u1"), strings.NewReader("x\n"))
+	if re := relayErr(t, err); re.ExitCode() != 69 || len(plain.messages()) != 0 {
 		t.Fatalf("RequireTLS without STARTTLS: %v", err)
 	}
 	// Opportunistic StartTLS against the same server: plain delivery.
