@@ -132,6 +132,11 @@ func runSync(ctx context.Context, o syncOptions) error {
 			res, err := syncAccount(ctx, o, cfg, a, rep)
 			res.Account = a.Name
 			code := exitCode(err)
+			if err != nil && ctx.Err() != nil {
+				// A signal asked the run to stop: whatever ended it then (a stalled server timing out,
+				// say), the run was interrupted (DESIGN §4: 130); the message says what happened.
+				code = exitInterrupted
+			}
 			codes[i], results[i] = code, res
 			if o.check {
 				reportCheck(rep, res, err, time.Since(start), code)

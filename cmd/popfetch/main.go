@@ -31,6 +31,9 @@ type globalOptions struct {
 	stdout     io.Writer
 	stderr     io.Writer // safe for concurrent use
 	stderrTTY  bool      // stderr is a terminal: progress bars, summaries
+	// stderrTerm is the terminal behind stderr when stderrTTY: the progress bars draw on it, as mpb
+	// needs the terminal itself (not a wrapper) to render and to know its width.
+	stderrTerm *os.File
 	// abort is cancelled by a second SIGINT/SIGTERM (the command's context by the first).
 	abort context.Context
 }
@@ -46,6 +49,7 @@ func globalsFrom(c *cli.Context, stdin io.Reader) *globalOptions {
 		stdout:     c.App.Writer,
 		stderr:     c.App.ErrWriter,
 		stderrTTY:  isTerminal(c.App.Metadata["stderr"]),
+		stderrTerm: terminalFile(c.App.Metadata["stderr"]),
 		abort:      metaContext(c.App.Metadata["abort"]),
 	}
 }
@@ -61,6 +65,14 @@ func metaContext(v any) context.Context {
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalFile returns w if it is a terminal, else nil.
+func terminalFile(w any) *os.File {
+	if !isTerminal(w) {
+		return nil
+	}
+	return w.(*os.File)
 }
 
 // run is main without os.Exit, for tests: it returns the exit status.
@@ -131,6 +143,22 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Commands: commands(stdin),
 	}
 	app.CustomAppHelpTemplate = cli.AppHelpTemplate + "\n" + environmentHelp + "\n" + exitStatusHelp()
+	// A flag the parser rejects is a usage error (64), said in one line on stderr: without this,
+	// urfave/cli prints the help on stdout (which carries data only) and run would exit 70.
+	usageError := func(_ *cli.Context, err error, _ bool) error {
+		return withCode(exitUsage, fmt.Errorf("%w (see --help)", err))
+	}
+	app.OnUsageError = usageError
+	var setUsage func([]*cli.Command)
+	setUsage = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.OnUsageError == nil {
+				c.OnUsageError = usageError
+			}
+			setUsage(c.Subcommands)
+		}
+	}
+	setUsage(app.Commands)
 	return app
 }
 

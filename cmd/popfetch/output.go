@@ -11,6 +11,7 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"github.com/popfetch/popfetch/fetch"
 )
@@ -27,13 +28,24 @@ type reporter struct {
 
 func newReporter(g *globalOptions) *reporter {
 	r := &reporter{g: g}
-	if g.stderrTTY && !g.quiet && os.Getenv("POPFETCH_NO_PROGRESS") == "" {
-		r.progress = mpb.New(mpb.WithOutput(g.stderr), mpb.WithWidth(32))
+	if g.stderrTTY && !g.quiet && os.Getenv("POPFETCH_NO_PROGRESS") == "" && hasWidth(g.stderrTerm) {
+		// The terminal itself, not the lockedWriter around it: mpb draws nothing (and drops the lines
+		// written through it) unless its output is a terminal it can measure.
+		r.progress = mpb.New(mpb.WithOutput(g.stderrTerm), mpb.WithWidth(32))
 	}
 	if g.json {
 		r.json = json.NewEncoder(g.stdout)
 	}
 	return r
+}
+
+// hasWidth reports whether f is a terminal that knows its width (a pseudo-terminal may say 0x0).
+func hasWidth(f *os.File) bool {
+	if f == nil {
+		return false
+	}
+	w, _, err := term.GetSize(int(f.Fd()))
+	return err == nil && w > 0
 }
 
 // printf writes one line for people on stderr (above the progress bars when they are drawn).
@@ -149,6 +161,13 @@ func (r *reporter) done(res fetch.Result, err error, took time.Duration, code in
 // wait lets the progress bars finish drawing.
 func (r *reporter) wait() {
 	if r.progress != nil {
+		// mpb prints lines written through it (printf) at its next render, and renders at shutdown
+		// only when a bar changed: lines written after the last bar's final frame (or when no bar
+		// was ever drawn: no new mail) would be lost. An empty bar that completes at once forces
+		// that render.
+		if b, err := r.progress.Add(0, mpb.NopStyle().Build(), mpb.BarRemoveOnComplete()); err == nil {
+			b.SetTotal(-1, true)
+		}
 		r.progress.Wait()
 	}
 }
