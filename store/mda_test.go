@@ -130,7 +130,7 @@ func TestMDAFailures(t *testing.T) {
 	// Killed by a signal.
 	m = newTestMDA(t, []string{writeScript(t, "kill -KILL $$\n")}, MDAOptions{})
 	_, err = m.Deliver(ctx, dstEnv("u1"), body())
-	if me := mdaErr(t, err); me.Signal != "killed" || me.ExitCode() != 74 {
+	if me := mdaErr(t, err); me.Signal != "SIGKILL" || me.ExitCode() != 74 || !strings.Contains(err.Error(), "killed by signal SIGKILL") {
 		t.Errorf("signal: %v (signal %q)", err, me.Signal)
 	}
 

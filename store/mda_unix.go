@@ -5,6 +5,8 @@ package store
 import (
 	"os/exec"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // mdaProcessGroup runs the MDA in a process group of its own, so that a timeout or a cancelled run
@@ -27,6 +29,9 @@ func mdaKill(cmd *exec.Cmd) {
 // mdaSignal returns the name of the signal that ended the MDA, "" if it exited.
 func mdaSignal(xe *exec.ExitError) string {
 	if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		if name := unix.SignalName(ws.Signal()); name != "" {
+			return name // "SIGKILL": "killed by signal killed" reads badly
+		}
 		return ws.Signal().String()
 	}
 	return ""

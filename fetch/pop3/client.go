@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -293,6 +294,17 @@ func (c *Client) handshake(ctx context.Context) error {
 	hctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	if err := tconn.HandshakeContext(hctx); err != nil {
+		// A server that is silent, slow or hangs up during the handshake is a network problem, not a
+		// TLS one: only what TLS itself decided (certificate, pin, protocol alert) is a *TLSError.
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+			(errors.As(err, &ne) && ne.Timeout()) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(err, syscall.ECONNRESET) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("pop3: TLS handshake with %s: %w", c.host, ctx.Err())
+			}
+			return fmt.Errorf("pop3: TLS handshake with %s: no answer in time or connection closed: %w", c.host, err)
+		}
 		return &TLSError{Host: c.host, Err: err}
 	}
 	st := tconn.ConnectionState()

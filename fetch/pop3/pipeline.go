@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -146,8 +147,10 @@ func (c *Client) pipeline(ctx context.Context, cmd string, cmds []string, multi 
 	}
 	defer stop()
 
-	// readReply reads the reply to cmds[i] and hands it to handle (or discards it when skip).
+	// readReply reads the reply to cmds[i] and hands it to handle (or discards it when skip). Errors
+	// name the command the reply belongs to (LIST or UIDL in Listing).
 	readReply := func(i int, skip bool) error {
+		cmd, _, _ := strings.Cut(cmds[i], " ")
 		_, err := c.readOK(cmd)
 		if err != nil && !isRefusal(err) {
 			return err // I/O or protocol: the connection is gone
