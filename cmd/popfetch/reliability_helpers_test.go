@@ -1,0 +1,499 @@
+package main
+
+// Shared helpers of the reliability and security suite (issue 7): the reliability_*_test.go files
+// run the real binary (popfetchBin, built by TestMain in cli_test.go) against pop3test servers and
+// a real Dovecot, and check what it leaves behind. Every top-level identifier of the suite starts
+// with "rel" so that it cannot clash with the other tests of the package.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
+	"github.com/popfetch/popfetch/store"
+)
+
+// relPassword is the password every test account uses (pop3test's default is "secret"; ours is
+// long and unusual so that a leak is found by a plain substring search).
+const relPassword = "Pw-7f3c9a1e-HUNTER2-zq"
+
+// relPasswordEnv is the environment variable profiles read the password from.
+const relPasswordEnv = "REL_POPFETCH_PASSWORD"
+
+// relRunTimeout bounds every run of the binary: a run that takes longer has hung.
+const relRunTimeout = 30 * time.Second
+
+// relProfile is one account of a generated configuration file.
+type relProfile struct {
+	Name        string
+	Host        string // default 127.0.0.1
+	Port        int
+	TLS         string // implicit (default), starttls, none
+	CAFile      string
+	Fingerprint string
+	User        string // default alice
+	Auth        string // default: not set (auto)
+	Password    string // YAML line(s) for the password source; default password_env
+	Keep        bool
+	Timeout     string // default 5s: generous, so a loaded CI machine never turns a slow handshake into a failure
+	Deliver     string // YAML flow mapping, e.g. "{maildir: /x}"
+	Extra       string // more YAML lines, each indented by 4 spaces
+}
+
+func (p relProfile) yaml() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %s:\n", p.Name)
+	host := p.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	tlsMode := p.TLS
+	if tlsMode == "" {
+		tlsMode = "implicit"
+	}
+	user := p.User
+	if user == "" {
+		user = "alice"
+	}
+	timeout := p.Timeout
+	if timeout == "" {
+		timeout = "5s"
+	}
+	fmt.Fprintf(&b, "    host: %s\n    port: %d\n    tls: %s\n    user: %s\n    timeout: %s\n", host, p.Port, tlsMode, user, timeout)
+	if p.CAFile != "" {
+		fmt.Fprintf(&b, "    ca_file: %s\n", p.CAFile)
+	}
+	if p.Fingerprint != "" {
+		fmt.Fprintf(&b, "    tls_fingerprint: %s\n", p.Fingerprint)
+	}
+	if p.Auth != "" {
+		fmt.Fprintf(&b, "    auth: %s\n", p.Auth)
+	}
+	if p.Password != "" {
+		fmt.Fprintf(&b, "    %s\n", p.Password)
+	} else {
+		fmt.Fprintf(&b, "    password_env: %s\n", relPasswordEnv)
+	}
+	if p.Keep {
+		b.WriteString("    keep: true\n")
+	}
+	fmt.Fprintf(&b, "    deliver: %s\n", p.Deliver)
+	if p.Extra != "" {
+		b.WriteString(p.Extra)
+		if !strings.HasSuffix(p.Extra, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// relSetup is the files of one test: a configuration, a state directory and a maildir per account.
+type relSetup struct {
+	Dir      string // the test's directory
+	Config   string // the configuration file
+	StateDir string // state_dir (created by popfetch)
+	Env      []string
+}
+
+// relMaildir is the maildir path used for account name in dir.
+func relMaildir(dir, name string) string { return filepath.Join(dir, "mail", name) }
+
+// relWriteConfig writes a configuration with the given accounts into a new directory. A profile
+// without Deliver delivers to relMaildir(dir, name).
+func relWriteConfig(t testing.TB, profiles ...relProfile) *relSetup {
+	t.Helper()
+	dir := t.TempDir()
+	return relWriteConfigIn(t, dir, profiles...)
+}
+
+func relWriteConfigIn(t testing.TB, dir string, profiles ...relProfile) *relSetup {
+	t.Helper()
+	s := &relSetup{Dir: dir, Config: filepath.Join(dir, "config.yaml"), StateDir: filepath.Join(dir, "state")}
+	var b strings.Builder
+	fmt.Fprintf(&b, "state_dir: %s\naccounts:\n", s.StateDir)
+	for _, p := range profiles {
+		if p.Deliver == "" {
+			p.Deliver = "{maildir: " + relMaildir(dir, p.Name) + "}"
+		}
+		b.WriteString(p.yaml())
+	}
+	if err := os.WriteFile(s.Config, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Env = []string{relPasswordEnv + "=" + relPassword, "HOME=" + dir, "XDG_RUNTIME_DIR=" + dir,
+		"PATH=" + os.Getenv("PATH"), "DBUS_SESSION_BUS_ADDRESS=", "POPFETCH_NO_PROGRESS=1"}
+	return s
+}
+
+// relServer starts a pop3test server with implicit TLS, alice and relPassword, and writes its CA
+// to a file for ca_file.
+func relServer(t testing.TB, opts pop3test.Options) (*pop3test.Server, string) {
+	t.Helper()
+	if opts.Password == "" {
+		opts.Password = relPassword
+	}
+	if opts.TLS == pop3test.Plain {
+		opts.TLS = pop3test.ImplicitTLS
+	}
+	s := pop3test.NewServer(t, &opts)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, s.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s, ca
+}
+
+// relResult is one finished run of the binary.
+type relResult struct {
+	code           int
+	stdout, stderr string
+	took           time.Duration
+	maxRSSKiB      int64 // peak RSS of popfetch; only set by relExecMeasured
+}
+
+// relRun runs the binary with setup's configuration and environment (plus env), under
+// relRunTimeout: a run that does not end by then fails the test as a hang.
+func (s *relSetup) run(t testing.TB, env []string, args ...string) relResult {
+	t.Helper()
+	return relRunBin(t, relRunTimeout, append(slices.Clone(s.Env), env...), append([]string{"--config", s.Config}, args...)...)
+}
+
+func relRunBin(t testing.TB, timeout time.Duration, env []string, args ...string) relResult {
+	t.Helper()
+	r, err := relExec(timeout, env, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// relExec is relRunBin for goroutines other than the test's: it returns what relRunBin reports
+// with t.Fatal.
+func relExec(timeout time.Duration, env []string, args ...string) (relResult, error) {
+	return relExecWrapped(timeout, env, nil, args...)
+}
+
+// relTimeBin is GNU time, which reports the peak RSS of popfetch alone. The rusage that os/exec
+// returns cannot: the child is started with vfork semantics, and Linux counts the parent's peak RSS
+// (this test process, large under the race detector) in the child's ru_maxrss at exec.
+const relTimeBin = "/usr/bin/time"
+
+// relExecMeasured is relExec that also measures popfetch's peak RSS (maxRSSKiB; -1 when GNU time
+// is not installed).
+func relExecMeasured(timeout time.Duration, env []string, args ...string) (relResult, error) {
+	if _, err := os.Stat(relTimeBin); err != nil {
+		r, err := relExec(timeout, env, args...)
+		r.maxRSSKiB = -1
+		return r, err
+	}
+	f, err := os.CreateTemp("", "rel-rss")
+	if err != nil {
+		return relResult{}, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	r, err := relExecWrapped(timeout, env, []string{relTimeBin, "-q", "-o", f.Name(), "-f", "%M"}, args...)
+	if err != nil {
+		return r, err
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		return r, err
+	}
+	r.maxRSSKiB = -1
+	if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
+		r.maxRSSKiB = n
+	}
+	return r, nil
+}
+
+func relExecWrapped(timeout time.Duration, env, wrapper []string, args ...string) (relResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	argv := append(append(slices.Clone(wrapper), popfetchBin), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader("")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		return relResult{}, fmt.Errorf("popfetch %v hung: killed after %v\nstderr:\n%s", args, timeout, stderr.String())
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return relResult{}, fmt.Errorf("running popfetch: %v", err)
+	}
+	return relResultOf(cmd, stdout.String(), stderr.String(), took), nil
+}
+
+func relResultOf(cmd *exec.Cmd, stdout, stderr string, took time.Duration) relResult {
+	r := relResult{code: cmd.ProcessState.ExitCode(), stdout: stdout, stderr: stderr, took: took}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		r.code = 128 + int(ws.Signal())
+	}
+	return r
+}
+
+// relMessage is a seeded message: a sequence header to tell messages apart, and a body.
+type relMessage struct {
+	UID  string
+	Data []byte // as stored on the server, LF line endings
+}
+
+// relMessages makes n distinct small messages; size varies with the index. tag makes them
+// distinct between tests that share nothing anyway, and readable in a failure.
+func relMessages(tag string, n int) []relMessage {
+	out := make([]relMessage, n)
+	for i := range n {
+		var b strings.Builder
+		fmt.Fprintf(&b, "From: sender%d@example.org\nTo: alice@example.org\nSubject: %s message %d\nX-Rel-Seq: %s-%d\n\n", i, tag, i, tag, i)
+		for l := range 3 + (i*7)%20 {
+			switch l % 5 {
+			case 1:
+				fmt.Fprintf(&b, ".line %d starts with a dot (dot-stuffed on the wire)\n", l)
+			case 3:
+				fmt.Fprintf(&b, "From line %d, as mbox would quote it\n", l)
+			default:
+				fmt.Fprintf(&b, "Line %d of message %d: the quick brown fox jumps over the lazy dog.\n", l, i)
+			}
+		}
+		out[i] = relMessage{UID: fmt.Sprintf("%s-uid-%03d", tag, i), Data: []byte(b.String())}
+	}
+	return out
+}
+
+func relToServer(msgs []relMessage) []pop3test.Message {
+	out := make([]pop3test.Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = pop3test.Message{UID: m.UID, Data: m.Data}
+	}
+	return out
+}
+
+// relStripReceived removes the Received: header popfetch prepends (one line and its continuation
+// lines), so that the rest can be compared with what the server holds.
+func relStripReceived(b []byte) []byte {
+	if !bytes.HasPrefix(b, []byte("Received: ")) {
+		return b
+	}
+	i := bytes.IndexByte(b, '\n')
+	for i >= 0 && i+1 < len(b) && (b[i+1] == '\t' || b[i+1] == ' ') {
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			return nil
+		}
+		i += 1 + j
+	}
+	if i < 0 {
+		return nil
+	}
+	return b[i+1:]
+}
+
+// relReadMaildir returns the messages in new/ and cur/ of a maildir (Received: header removed),
+// keyed by content, with how many times each is there. A missing maildir is empty.
+func relReadMaildir(t testing.TB, md string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, sub := range []string{"new", "cur"} {
+		ents, err := os.ReadDir(filepath.Join(md, sub))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(md, sub, e.Name()))
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			out[string(relStripReceived(b))]++
+		}
+	}
+	return out
+}
+
+// relTally compares what a maildir holds with what was seeded and what the server still holds.
+type relTally struct {
+	lost, duplicated, foreign int
+	delivered                 int      // seeded messages in the maildir exactly once
+	onServer                  int      // seeded messages still on the server
+	problems                  []string // readable details
+}
+
+func (r relTally) ok() bool { return r.lost == 0 && r.duplicated == 0 && r.foreign == 0 }
+
+func (r relTally) String() string {
+	s := fmt.Sprintf("lost %d, duplicated %d (delivered %d, on the server %d)", r.lost, r.duplicated, r.delivered, r.onServer)
+	if r.foreign > 0 {
+		s += fmt.Sprintf(", %d unknown or damaged", r.foreign)
+	}
+	if len(r.problems) > 0 {
+		s += ": " + strings.Join(r.problems[:min(len(r.problems), 5)], "; ")
+	}
+	return s
+}
+
+// relCount checks that every seeded message is either in the maildir or still on the server (none
+// lost), none is in the maildir twice, and nothing else is in the maildir.
+func relCount(seeded []relMessage, inMaildir map[string]int, onServer [][]byte) relTally {
+	var r relTally
+	server := map[string]bool{}
+	for _, d := range onServer {
+		server[string(d)] = true
+	}
+	known := map[string]bool{}
+	for _, m := range seeded {
+		k := string(m.Data)
+		known[k] = true
+		n := inMaildir[k]
+		switch {
+		case n > 1:
+			r.duplicated += n - 1
+			r.problems = append(r.problems, fmt.Sprintf("%s delivered %d times", m.UID, n))
+		case n == 1:
+			r.delivered++
+		}
+		if server[k] {
+			r.onServer++
+		} else if n == 0 {
+			r.lost++
+			r.problems = append(r.problems, fmt.Sprintf("%s lost", m.UID))
+		}
+	}
+	for k, n := range inMaildir {
+		if !known[k] {
+			r.foreign += n
+			r.problems = append(r.problems, fmt.Sprintf("unknown file in the maildir: %.60q", k))
+		}
+	}
+	return r
+}
+
+func relServerData(s *pop3test.Server) [][]byte {
+	var out [][]byte
+	for _, m := range s.Messages() {
+		out = append(out, m.Data)
+	}
+	return out
+}
+
+// relCheckState opens the account's state the way popfetch does and checks that it is intact:
+// readable, no pending entry left, and every message in the maildir recorded as delivered when
+// keep is set (in delete mode delivered UIDLs are forgotten once the server has deleted them).
+func relCheckState(t testing.TB, stateDir, account string, seeded []relMessage, inMaildir map[string]int, keep bool) error {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(stateDir, account+".state")); errors.Is(err, os.ErrNotExist) {
+		return nil // never created: nothing to be intact
+	}
+	st, err := store.OpenState(stateDir, account)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	defer st.Close()
+	var errs []error
+	for _, uid := range st.UIDs() {
+		if e, _ := st.Lookup(uid); e.Status != store.StatusDelivered {
+			errs = append(errs, fmt.Errorf("state: %s is %s", uid, e.Status))
+		}
+	}
+	delivered := 0
+	for _, uid := range st.UIDs() {
+		if e, _ := st.Lookup(uid); e.Status == store.StatusDelivered {
+			delivered++
+		}
+	}
+	inMd := 0
+	for _, m := range seeded {
+		if inMaildir[string(m.Data)] > 0 {
+			inMd++
+		}
+	}
+	if keep && delivered != inMd {
+		errs = append(errs, fmt.Errorf("state: %d UIDLs delivered, %d messages in the maildir", delivered, inMd))
+	}
+	for _, m := range seeded {
+		if m.UID == "" {
+			continue // the server assigns it: only the count above is checked
+		}
+		e, ok := st.Lookup(m.UID)
+		in := inMaildir[string(m.Data)] > 0
+		if keep && in && (!ok || e.Status != store.StatusDelivered) {
+			errs = append(errs, fmt.Errorf("state: %s is in the maildir but not recorded as delivered", m.UID))
+		}
+		if ok && e.Status == store.StatusDelivered && !in {
+			errs = append(errs, fmt.Errorf("state: %s is recorded as delivered but is not in the maildir", m.UID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// relOneLine checks that stderr is exactly one line "popfetch: ACCOUNT: ..." and returns it.
+func relOneLine(stderr, account string) (string, error) {
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if stderr == "" || len(lines) != 1 {
+		return "", fmt.Errorf("stderr is not one line:\n%s", stderr)
+	}
+	prefix := "popfetch: " + account + ": "
+	if !strings.HasPrefix(lines[0], prefix) {
+		return lines[0], fmt.Errorf("stderr %q does not start with %q", lines[0], prefix)
+	}
+	return lines[0], nil
+}
+
+// relWaitFor polls cond every millisecond until it holds or timeout passes.
+func relWaitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// relCountCommands counts the lines received by s since the first skip lines that start with
+// prefix.
+func relCountCommands(s *pop3test.Server, skip int, prefix string) int {
+	n := 0
+	lines := s.Received()
+	if skip > len(lines) {
+		skip = len(lines)
+	}
+	for _, l := range lines[skip:] {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// relSeed returns the seed of the randomised tests: POPFETCH_CRASH_SEED or the clock.
+func relSeed(t testing.TB) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("POPFETCH_CRASH_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	return seed
+}
+
+// relLong reports whether the long variants run (POPFETCH_LONG=1).
+func relLong() bool { return os.Getenv("POPFETCH_LONG") == "1" }
