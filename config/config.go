@@ -1,6 +1,8 @@
 // Package config reads popfetch's account profiles from a YAML file and turns them into validated,
 // defaulted Account values; it also resolves each account's password source (system keyring,
-// password_command, password_env, inline, interactive prompt) when a session needs it.
+// password_command, password_env, inline, interactive prompt) when a session needs it, and for accounts
+// with oauth2: it logs in (OAuth2Login) and keeps the OAuth2 access token fresh (RFC 6749, 7636, 8252,
+// 8628; see oauth2.go and oauth2_token.go).
 //
 // Loading is strict: an unknown or misspelt key, a value of the wrong type or out of range, a missing
 // required key, two password sources or two destinations are all errors, and every error of a file is
@@ -28,6 +30,8 @@ const (
 	DefaultPasswordTimeout = 60 * time.Second // how long password_command may run (it may ask for a GPG passphrase)
 	DefaultPortImplicitTLS = 995              // RFC 8314 §3.3 (implicit TLS), RFC 2595 §4 (pop3s)
 	DefaultPortPlain       = 110              // RFC 1939 §3, also for STLS (RFC 2595)
+	DefaultInterval        = 5 * time.Minute  // interval: how often `popfetch daemon` polls an account
+	MinInterval            = time.Second      // the shortest interval accepted
 )
 
 // TLS modes (Account.TLS).
@@ -98,6 +102,9 @@ type Account struct {
 	Auth               string // one of AuthMethods
 	AllowPlaintextAuth bool   // may send a password or token over tls: none
 	Password           PasswordSource
+	// OAuth2, when not nil, makes Secret yield an OAuth2 access token (see OAuth2Login); Auth is then
+	// xoauth2 or oauthbearer and Password.Kind is SourceOAuth2.
+	OAuth2 *OAuth2
 
 	Keep        bool  // leave messages on the server, track them by UIDL
 	KeepDays    int   // with Keep: delete a message this many days after it was first fetched; 0 = never
@@ -106,11 +113,13 @@ type Account struct {
 	Oversize    string
 	MaxMessages int           // per run; 0 = no limit
 	Timeout     time.Duration // per network operation
+	Interval    time.Duration // `popfetch daemon`: time between polls (before jitter and backoff)
 
 	Deliver     Destination
 	TraceHeader bool // add a Received: header (key received_header)
 
 	configPath string // for hints in errors
+	stateDir   string // the configuration's StateDir: where OAuth2 tokens may be kept
 }
 
 // Password source kinds (PasswordSource.Kind).
@@ -119,6 +128,7 @@ const (
 	SourceCommand = "command" // password_command
 	SourceEnv     = "env"     // password_env
 	SourceInline  = "inline"  // password
+	SourceOAuth2  = "oauth2"  // oauth2: an access token from the refresh token of `popfetch oauth2 login`
 )
 
 // PasswordSource says where an account's password (or, for xoauth2/oauthbearer, its access token)
@@ -142,6 +152,8 @@ func (p PasswordSource) String() string {
 		return "(env " + p.Env + ")"
 	case SourceInline:
 		return "(inline)"
+	case SourceOAuth2:
+		return "(oauth2)"
 	default:
 		return "(keyring)"
 	}

@@ -24,7 +24,7 @@ var (
 	accountKeys = []string{"host", "port", "tls", "ca_file", "tls_fingerprint", "user", "auth",
 		"password", "password_command", "password_env", "password_timeout", "allow_plaintext_auth",
 		"keep", "keep_days", "fetch_all", "max_size", "oversize", "max_messages", "timeout", "deliver",
-		"received_header"}
+		"received_header", "interval", "oauth2"}
 	passwordKeys = []string{"password", "password_command", "password_env"}
 	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP}
 	addressKeys  = []string{"address", "recipient"}
@@ -198,7 +198,7 @@ func (p *parser) parse(data []byte) *Config {
 			return
 		}
 		al := p.layer(e.key, e.val, sc)
-		a := &Account{Name: name, configPath: p.path}
+		a := &Account{Name: name, configPath: p.path, stateDir: cfg.StateDir}
 		// An account that names a password source replaces the one of defaults: entirely.
 		var skip []string
 		if al.hasAny(passwordKeys) {
@@ -437,6 +437,16 @@ func (p *parser) apply(a *Account, l layer, skip []string) {
 			if b, ok := p.bool(e, sc); ok {
 				a.TraceHeader = b
 			}
+		case "oauth2":
+			p.oauth2(a, e, sc)
+		case "interval":
+			if d, ok := p.duration(e, sc); ok {
+				if d < MinInterval {
+					p.errAt(e.val, sc, name, "%v is too short; poll at most once a second (%v or more)", d, MinInterval)
+				} else {
+					a.Interval = d
+				}
+			}
 		}
 	}
 }
@@ -470,6 +480,9 @@ func (p *parser) finish(a *Account, dl, al layer, nameNode *yaml.Node) {
 			a.Port = DefaultPortImplicitTLS
 		}
 	}
+	if a.OAuth2 != nil {
+		p.finishOAuth2(a, sc, at, func(k string) bool { _, ok := al.entries[k]; return ok }, has("auth"))
+	}
 	if a.Auth == "" {
 		a.Auth = "auto"
 	}
@@ -481,6 +494,9 @@ func (p *parser) finish(a *Account, dl, al layer, nameNode *yaml.Node) {
 	}
 	if a.Timeout == 0 {
 		a.Timeout = DefaultTimeout
+	}
+	if a.Interval == 0 {
+		a.Interval = DefaultInterval
 	}
 	if !has("received_header") {
 		a.TraceHeader = true

@@ -104,7 +104,7 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := cfg.Names(), []string{"archive", "forward", "home", "lists", "work"}; !slices.Equal(got, want) {
+	if got, want := cfg.Names(), []string{"archive", "forward", "home", "lists", "office", "work"}; !slices.Equal(got, want) {
 		t.Fatalf("accounts %v, want %v", got, want)
 	}
 	if cfg.StateDir != "/home/alice/.local/state/popfetch" {
@@ -119,8 +119,9 @@ func TestExample(t *testing.T) {
 		Password: PasswordSource{Kind: SourceCommand, Command: []string{"pass", "show", "mail/work"},
 			Timeout: 60 * time.Second},
 		Keep: true, KeepDays: 30, MaxSize: 10_000_000, Oversize: OversizeSkip, Timeout: 2 * time.Minute,
+		Interval:    10 * time.Minute,
 		Deliver:     Destination{Kind: DeliverMaildir, Path: "/home/alice/Maildir"},
-		TraceHeader: true, configPath: "testdata/example.yaml",
+		TraceHeader: true, configPath: "testdata/example.yaml", stateDir: "/home/alice/.local/state/popfetch",
 	}
 	if !reflect.DeepEqual(*work, want) {
 		t.Errorf("work:\n got %+v\nwant %+v", *work, want)
@@ -151,6 +152,15 @@ func TestExample(t *testing.T) {
 		!reflect.DeepEqual(archive.Deliver, Destination{Kind: DeliverMbox, Path: "/home/alice/mail/archive"}) || archive.Password.Kind != SourceKeyring {
 		t.Errorf("archive: %+v", archive)
 	}
+	office := cfg.Account("office")
+	wantOAuth2 := OAuth2{Provider: OAuth2Microsoft, ClientID: "00001111-aaaa-2222-bbbb-3333cccc4444", Tenant: "common",
+		AuthURL:       "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+		TokenURL:      "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+		DeviceAuthURL: "https://login.microsoftonline.com/common/oauth2/v2.0/devicecode",
+		Scopes:        []string{"https://outlook.office.com/POP.AccessAsUser.All", "offline_access"}}
+	if office.Auth != "xoauth2" || office.Password.Kind != SourceOAuth2 || office.OAuth2 == nil || !reflect.DeepEqual(*office.OAuth2, wantOAuth2) {
+		t.Errorf("office: auth %s, password %v, oauth2 %+v", office.Auth, office.Password, office.OAuth2)
+	}
 	fwd := cfg.Account("forward")
 	if n, a := fwd.Deliver.Network(); fwd.Deliver.Kind != DeliverSMTP || n != "tcp" || a != "localhost:25" || fwd.Deliver.Recipient != "bob@localhost" {
 		t.Errorf("forward deliver: %+v", fwd.Deliver)
@@ -180,7 +190,7 @@ func TestReadmeExample(t *testing.T) {
 	if block != string(example) {
 		t.Errorf("the README's example differs from testdata/example.yaml; copy one to the other")
 	}
-	keys := slices.Concat(topKeys, accountKeys, deliverKeys, addressKeys)
+	keys := slices.Concat(topKeys, accountKeys, deliverKeys, addressKeys, oauth2Keys)
 	for _, k := range keys {
 		if !strings.Contains(string(example), k+":") {
 			t.Errorf("the example does not show the key %q", k)
@@ -315,6 +325,35 @@ func TestSecretNeverInErrors(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error shows the secret: %v", err)
+		}
+	}
+}
+
+// TestInterval: the daemon's poll interval defaults to 5m, is inherited from defaults:, and must be
+// a duration of at least 1s.
+func TestInterval(t *testing.T) {
+	cfg := mustLoad(t, `
+defaults: {interval: 90s, deliver: {maildir: /m}}
+accounts:
+  a: {host: h, user: u}
+  b: {host: h, user: u, interval: 1s}
+`)
+	if a, b := cfg.Account("a").Interval, cfg.Account("b").Interval; a != 90*time.Second || b != time.Second {
+		t.Errorf("intervals %v, %v; want 1m30s, 1s", a, b)
+	}
+	cfg = mustLoad(t, "accounts:\n  a: {host: h, user: u, deliver: {maildir: /m}}\n")
+	if got := cfg.Account("a").Interval; got != 5*time.Minute {
+		t.Errorf("default interval %v, want 5m", got)
+	}
+	for text, want := range map[string]string{
+		"500ms": `test.yaml:2:59: account "a": key "interval": 500ms is too short; poll at most once a second (1s or more)`,
+		"0s":    `test.yaml:2:59: account "a": key "interval": must be more than 0`,
+		"5":     `test.yaml:2:59: account "a": key "interval": must be a duration such as 60s, 2m or 1m30s, not "5"`,
+		"often": `test.yaml:2:59: account "a": key "interval": must be a duration such as 60s, 2m or 1m30s, not "often"`,
+	} {
+		_, err := load(t, "accounts:\n  a: {host: h, user: u, deliver: {maildir: /m}, interval: "+text+"}\n")
+		if err == nil || err.Error() != want {
+			t.Errorf("interval: %s: error %v\nwant %s", text, err, want)
 		}
 	}
 }

@@ -101,7 +101,8 @@ func (o *SecretOptions) terminal() *os.File {
 }
 
 // Secret resolves the account's password (for auth xoauth2 and oauthbearer: the access token) from its
-// source, now: password_command is run (no shell for a list, sh -c for a string; the first line of its
+// source, now. For an account with oauth2: it is the OAuth2 access token, cached or refreshed (errors are
+// then *OAuth2Error too). Otherwise: password_command is run (no shell for a list, sh -c for a string; the first line of its
 // stdout; its stderr passed through; under password_timeout, default 60s), password_env is read, an
 // inline password is returned, and without any of these the system keyring is asked (under
 // password_timeout, default 10s, since an unlock prompt can block forever). When the keyring has no
@@ -109,6 +110,9 @@ func (o *SecretOptions) terminal() *os.File {
 //
 // Secret does not cache: a caller that needs the password twice keeps it.
 func (a *Account) Secret(ctx context.Context, o *SecretOptions) (string, error) {
+	if a.OAuth2 != nil {
+		return a.oauth2AccessToken(ctx, o) // oauth2_token.go: cached, or refreshed with the stored refresh token
+	}
 	src := a.Password
 	fail := func(source string, err error) (string, error) {
 		return "", &SecretError{Account: a.Name, Source: source, Err: err}

@@ -14,6 +14,9 @@ import (
 // Errors that know their code (store's, through ExitCode) are mapped before this; anything unknown
 // here is an internal error.
 func classify(err error) int {
+	if code, ok := oauth2ExitCode(err); ok {
+		return code
+	}
 	if code, ok := secretExitCode(err); ok {
 		return code
 	}

@@ -110,6 +110,7 @@ type accountView struct {
 	User               string `json:"user"`
 	Auth               string `json:"auth"`
 	Password           string `json:"password"`
+	OAuth2             string `json:"oauth2,omitempty"`
 	PasswordTimeout    string `json:"password_timeout"`
 	AllowPlaintextAuth bool   `json:"allow_plaintext_auth"`
 	Keep               bool   `json:"keep"`
@@ -119,6 +120,7 @@ type accountView struct {
 	Oversize           string `json:"oversize"`
 	MaxMessages        int    `json:"max_messages"`
 	Timeout            string `json:"timeout"`
+	Interval           string `json:"interval"`
 	Deliver            string `json:"deliver"`
 	ReceivedHeader     bool   `json:"received_header"`
 }
@@ -127,7 +129,7 @@ func viewOf(a *config.Account) accountView {
 	pt := a.Password.Timeout
 	if pt == 0 {
 		pt = config.DefaultPasswordTimeout
-		if a.Password.Kind == config.SourceKeyring {
+		if a.Password.Kind == config.SourceKeyring || a.Password.Kind == config.SourceOAuth2 { // oauth2: the refresh token in the keyring
 			pt = config.DefaultKeyringTimeout
 		}
 	}
@@ -136,8 +138,17 @@ func viewOf(a *config.Account) accountView {
 		User: a.User, Auth: a.Auth, Password: a.Password.String(), PasswordTimeout: fmtDuration(pt),
 		AllowPlaintextAuth: a.AllowPlaintextAuth, Keep: a.Keep, KeepDays: a.KeepDays, FetchAll: a.FetchAll,
 		MaxSize: a.MaxSize, Oversize: a.Oversize, MaxMessages: a.MaxMessages, Timeout: fmtDuration(a.Timeout),
-		Deliver: a.Deliver.String(), ReceivedHeader: a.TraceHeader,
+		Interval: fmtDuration(a.Interval),
+		Deliver:  a.Deliver.String(), ReceivedHeader: a.TraceHeader,
+		OAuth2: oauth2String(a),
 	}
+}
+
+func oauth2String(a *config.Account) string {
+	if a.OAuth2 == nil {
+		return ""
+	}
+	return a.OAuth2.String()
 }
 
 func printConfigJSON(w io.Writer, cfg *config.Config) error {
@@ -175,6 +186,9 @@ func printConfig(w io.Writer, cfg *config.Config) error {
 		line("user", v.User)
 		line("auth", v.Auth)
 		line("password", v.Password)
+		if v.OAuth2 != "" {
+			line("oauth2", v.OAuth2)
+		}
 		line("password_timeout", v.PasswordTimeout)
 		line("allow_plaintext_auth", v.AllowPlaintextAuth)
 		line("keep", v.Keep)
@@ -188,6 +202,7 @@ func printConfig(w io.Writer, cfg *config.Config) error {
 		line("oversize", v.Oversize)
 		line("max_messages", v.MaxMessages)
 		line("timeout", v.Timeout)
+		line("interval", v.Interval)
 		line("deliver", v.Deliver)
 		line("received_header", v.ReceivedHeader)
 	}

@@ -34,3 +34,22 @@ func secretExitCode(err error) (int, bool) {
 	}
 	return exitConfig, true
 }
+
+// oauth2ExitCode maps the failure to get an OAuth2 access token (*config.OAuth2Error): no refresh
+// token stored, a refresh token refused (revoked, expired) or a sign-in declined is an authentication
+// failure (77; the message names `popfetch oauth2 login ACCOUNT`), an authorization server out of reach
+// or a sign-in nobody completed is temporary (75), anything else (invalid_client, a wrong endpoint) is
+// the configuration's fault (78).
+func oauth2ExitCode(err error) (int, bool) {
+	var oe *config.OAuth2Error
+	if !errors.As(err, &oe) {
+		return 0, false
+	}
+	switch {
+	case oe.LoginRequired(), errors.Is(err, config.ErrOAuth2Denied):
+		return exitNoPerm, true
+	case errors.Is(err, config.ErrOAuth2Unavailable), errors.Is(err, config.ErrOAuth2Timeout):
+		return exitTempFail, true
+	}
+	return exitConfig, true
+}

@@ -37,7 +37,7 @@ var exitTable = []struct {
 	{exitIOErr, "local I/O error: delivery failed (disk full, MDA failed), state unwritable"},
 	{exitTempFail, "temporary: network, timeout, [IN-USE], [LOGIN-DELAY], [SYS/TEMP], lock held"},
 	{exitProtocol, "protocol error: the server broke the protocol"},
-	{exitNoPerm, "authentication refused ([AUTH], bad password)"},
+	{exitNoPerm, "authentication refused ([AUTH], bad password, OAuth2 login needed)"},
 	{exitConfig, "configuration error (with file:line)"},
 	{exitInterrupted, "interrupted (SIGINT/SIGTERM)"},
 }

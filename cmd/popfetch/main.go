@@ -165,8 +165,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 // commands lists every command, one file each (cmd_*.go).
 func commands(stdin io.Reader) []*cli.Command {
 	return []*cli.Command{syncCommand(stdin), checkCommand(stdin), listCommand(stdin), catCommand(stdin),
-		serverinfoCommand(stdin), demoCommand(stdin), configCommand(stdin), passwordCommand(stdin),
-		stateCommand(stdin), completionCommand(stdin), manCommand(stdin)}
+		serverinfoCommand(stdin), demoCommand(stdin), initCommand(stdin), configCommand(stdin), passwordCommand(stdin),
+		stateCommand(stdin), completionCommand(stdin), manCommand(stdin), daemonCommand(stdin), oauth2Command(stdin)}
 }
 
 // lockedWriter serialises writes, so that lines written by concurrent goroutines do not interleave.

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/store"
+)
+
+// daemonLockName is the daemon's lock in the state directory, "@daemon.lock": one daemon per
+// configuration (per state directory). '@' cannot appear in an account name, so this lock never
+// collides with an account's "<name>.lock".
+const daemonLockName = "@daemon"
+
+// daemonTick is the longest the daemon sleeps without looking at the (wall) clock: after a suspend,
+// polls that fell due meanwhile start within this time.
+const daemonTick = time.Minute
+
+// wallClock is time.Now without its monotonic reading: the daemon's timetable follows the wall clock,
+// which (unlike the monotonic one) counts the time a laptop spent suspended.
+func wallClock() time.Time { return time.Now().Round(0) }
+
+// daemonOptions are the flags of `popfetch daemon`.
+type daemonOptions struct {
+	*globalOptions
+	jobs   int
+	syslog bool
+}
+
+func daemonCommand(stdin io.Reader) *cli.Command {
+	return &cli.Command{
+		Name:  "daemon",
+		Usage: "keep running: poll each account on its own interval, and log what happens",
+		Description: "Polls each account on its own interval (profile key interval, default 5m, ±10% jitter), doubling\n" +
+			"the wait after each temporary failure (exit-75 kind: network, [IN-USE], …) up to an hour, and\n" +
+			"waiting out a server's LOGIN-DELAY. Logs one line per event on stderr (\"TIME ACCOUNT: …\"), or\n" +
+			"to syslog with --syslog.\n\n" +
+			"Signals: SIGHUP reloads the configuration (a broken file keeps the previous one running and\n" +
+			"logs why); SIGUSR1 polls every account now; SIGTERM or SIGINT stops after the batch each\n" +
+			"account is on and exits 0 (a second one abandons the connections at once, exit 130).\n\n" +
+			"One daemon runs per state directory (a second one exits 75). A `popfetch sync` by hand while\n" +
+			"the daemon runs waits for the account (--wait) or exits 75, as with any other run.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, EnvVars: []string{"POPFETCH_JOBS"},
+				Usage: "poll up to `N` accounts at once"},
+			&cli.BoolFlag{Name: "syslog", Usage: "log to syslog (facility mail, tag popfetch) instead of stderr"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return withCode(exitUsage, fmt.Errorf("daemon takes no arguments: it polls every account of the configuration"))
+			}
+			return runDaemon(c.Context, daemonOptions{globalOptions: globalsFrom(c, stdin), jobs: c.Int("jobs"),
+				syslog: c.Bool("syslog")})
+		},
+	}
+}
+
+// syslogWriter is what the daemon needs of a *syslog.Writer.
+type syslogWriter interface {
+	Info(string) error
+	Err(string) error
+	Close() error
+}
+
+// daemonLog is the daemon's log: one line per event, "2026-11-23T15:04:05Z work: 3 fetched …", on
+// stderr (where journald picks it up), or to syslog, which stamps the time itself. It is safe for
+// concurrent use; as an io.Writer it logs each line written (protocol traces, a password_command's
+// stderr).
+type daemonLog struct {
+	mu    sync.Mutex
+	w     io.Writer
+	sys   syslogWriter // nil: w
+	now   func() time.Time
+	quiet bool // -q: errors only
+}
+
+func (l *daemonLog) line(isErr bool, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sys != nil {
+		if isErr {
+			l.sys.Err(text)
+		} else {
+			l.sys.Info(text)
+		}
+		return
+	}
+	fmt.Fprintf(l.w, "%s %s\n", l.now().UTC().Format(time.RFC3339), text)
+}
+
+func (l *daemonLog) infof(format string, args ...any) {
+	if !l.quiet {
+		l.line(false, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l *daemonLog) errorf(format string, args ...any) { l.line(true, fmt.Sprintf(format, args...)) }
+
+func (l *daemonLog) Write(b []byte) (int, error) {
+	for _, s := range strings.Split(string(b), "\n") {
+		if s = strings.TrimRight(s, "\r"); s != "" {
+			l.line(false, s)
+		}
+	}
+	return len(b), nil
+}
+
+// daemon is one run of `popfetch daemon`. Its fields are used by the loop's goroutine only, except
+// those the polls read (g, rep, log), which do not change.
+type daemon struct {
+	o     daemonOptions
+	g     *globalOptions // what the polls see: stderr is the log, no terminal, no prompt
+	log   *daemonLog
+	rep   *reporter
+	cfg   *config.Config
+	sched *schedule
+	polls chan polled
+}
+
+// polled is the end of one account's poll.
+type polled struct {
+	name string
+	res  fetch.Result
+	err  error
+	took time.Duration
+}
+
+func runDaemon(ctx context.Context, o daemonOptions) error {
+	if o.jobs < 1 {
+		return withCode(exitUsage, fmt.Errorf("--jobs must be at least 1"))
+	}
+	if o.json {
+		return withCode(exitUsage, fmt.Errorf("the daemon writes a log, not JSON: drop --json"))
+	}
+	log := &daemonLog{w: o.stderr, now: time.Now, quiet: o.quiet}
+	if o.syslog {
+		sys, err := openSyslog()
+		if err != nil {
+			fmt.Fprintf(o.stderr, "popfetch: warning: --syslog: %v; logging to stderr instead\n", oneLine(err))
+		} else {
+			log.sys = sys
+			defer sys.Close()
+		}
+	}
+	cfg, err := loadConfig(o.globalOptions)
+	if err != nil {
+		return err
+	}
+	lock, err := store.Lock(cfg.StateDir, daemonLockName, false)
+	if err != nil {
+		var le *store.LockedError
+		if errors.As(err, &le) {
+			holder := "another popfetch daemon"
+			if le.PID > 0 {
+				holder = fmt.Sprintf("another popfetch daemon (pid %d)", le.PID)
+			}
+			return withCode(exitTempFail, fmt.Errorf("%s is already running for the state directory %s (lock %s)",
+				holder, cfg.StateDir, le.Path))
+		}
+		return err
+	}
+	defer lock.Unlock()
+
+	// Before the first log line: whoever waits for it may signal at once, and SIGHUP and SIGUSR1
+	// would otherwise end the process.
+	reloadSig, pollSig := daemonSignals()
+	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	if reloadSig != nil {
+		signal.Notify(hup, reloadSig)
+		defer signal.Stop(hup)
+	}
+	if pollSig != nil {
+		signal.Notify(usr1, pollSig)
+		defer signal.Stop(usr1)
+	}
+
+	g := *o.globalOptions
+	g.stderr, g.stderrTTY, g.stderrTerm, g.json = log, false, nil, false
+	g.stdin = strings.NewReader("") // not a terminal: never ask for a password
+	d := &daemon{o: o, g: &g, log: log, rep: &reporter{g: &g}, cfg: cfg,
+		sched: newSchedule(wallClock, rand.Float64), polls: make(chan polled)}
+	d.sched.set(cfg.Accounts)
+	log.infof("popfetch: daemon started (pid %d, %s): %s", os.Getpid(), cfg.Path, describeAccounts(cfg.Accounts))
+	return d.loop(ctx, hup, usr1)
+}
+
+// loop starts the polls that are due, at most --jobs at once, and acts on their ends and on signals.
+// Once ctx is done it starts nothing more, waits for the running polls (which stop after the batch
+// they are on) and returns.
+func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	done := ctx.Done()
+	stopping := false
+	for {
+		if !stopping {
+			for _, a := range d.sched.take(d.o.jobs - d.sched.running()) {
+				go d.poll(ctx, d.cfg, a)
+			}
+			// When every job is busy, the due accounts wait for a poll's end, not for the timer.
+			if at, ok := d.sched.wake(); ok && d.sched.running() < d.o.jobs {
+				timer.Reset(min(max(time.Until(at), 0), daemonTick))
+			} else {
+				timer.Stop()
+			}
+		} else if d.sched.running() == 0 {
+			break
+		}
+		select {
+		case <-done:
+			done, stopping = nil, true
+			timer.Stop()
+			if n := d.sched.running(); n > 0 {
+				d.log.infof("popfetch: stopping after the batch each running poll is on (%d)", n)
+			}
+		case p := <-d.polls:
+			next, failures := d.sched.done(p.name, outcomeOf(p.res, p.err))
+			d.report(p, next, failures, stopping)
+		case <-hup:
+			d.reload()
+		case <-usr1:
+			d.log.infof("popfetch: SIGUSR1: polling every account now")
+			d.sched.pollAll()
+		case <-timer.C:
+		}
+	}
+	d.log.infof("popfetch: daemon stopped")
+	if d.o.abort.Err() != nil {
+		return exitStatus(exitInterrupted)
+	}
+	return nil
+}
+
+// poll syncs one account, as `popfetch sync ACCOUNT` would: under the account's lock, which it
+// releases when the sync ends (the daemon holds no account lock between polls).
+func (d *daemon) poll(ctx context.Context, cfg *config.Config, a *config.Account) {
+	start := time.Now()
+	res, err := syncAccount(ctx, syncOptions{globalOptions: d.g}, cfg, a, d.rep)
+	res.Account = a.Name
+	d.polls <- polled{name: a.Name, res: res, err: err, took: time.Since(start)}
+}
+
+// outcomeOf says what a poll's result means for the account's timetable.
+func outcomeOf(res fetch.Result, err error) pollOutcome {
+	switch {
+	case err == nil:
+		return pollOutcome{kind: pollOK, deferred: res.DeferredUntil}
+	case errors.Is(err, store.ErrLocked):
+		return pollOutcome{kind: pollBusy}
+	case exitCode(err) == exitTempFail:
+		return pollOutcome{kind: pollTemporary}
+	}
+	return pollOutcome{kind: pollFailed}
+}
+
+// report logs the end of a poll: new mail always, "no new mail" with -v, errors always (even with -q).
+func (d *daemon) report(p polled, next time.Time, failures int, stopping bool) {
+	in := ""
+	if !stopping && !next.IsZero() {
+		in = "; next poll in " + fmtDuration(time.Until(next).Round(time.Second))
+	}
+	var le *store.LockedError
+	switch {
+	case p.err == nil && !p.res.DeferredUntil.IsZero():
+		if d.o.verbose {
+			d.log.infof("%s%s", describe(p.res, p.took), in)
+		}
+	case p.err == nil:
+		if d.o.verbose || p.res.Retrieved > 0 || p.res.Deleted > 0 {
+			d.log.infof("%s", describe(p.res, p.took))
+		}
+	case errors.As(p.err, &le):
+		holder := "another popfetch run"
+		if le.PID > 0 {
+			holder += fmt.Sprintf(" (pid %d)", le.PID)
+		}
+		d.log.infof("%s: not polled: %s is syncing it%s", p.name, holder, in)
+	case exitCode(p.err) == exitInterrupted && p.res.Retrieved == 0 && p.res.Deleted == 0:
+		d.log.infof("%s: stopped before fetching anything", p.name)
+	case exitCode(p.err) == exitInterrupted:
+		d.log.infof("%s (stopped)", describe(p.res, p.took))
+	default:
+		why := ""
+		if exitCode(p.err) == exitTempFail && in != "" {
+			why = fmt.Sprintf(" (temporary failure %d in a row: backing off)", failures)
+		}
+		d.log.errorf("%s: error: %s%s%s", p.name, oneLine(p.err), in, why)
+	}
+}
+
+// reload reads the configuration file again (SIGHUP). A file that does not load leaves the running
+// configuration in place; accounts added, removed or changed take effect at once (added and changed
+// ones are polled now).
+func (d *daemon) reload() {
+	path := d.cfg.Path
+	cfg, err := config.Load(path)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) && len(ce.Issues) > 0 {
+			for _, line := range strings.Split(ce.Error(), "\n") {
+				d.log.errorf("popfetch: error: SIGHUP: not reloaded, the previous configuration keeps running: %s", line)
+			}
+		} else {
+			d.log.errorf("popfetch: error: SIGHUP: not reloaded, the previous configuration keeps running: %s", oneLine(err))
+		}
+		return
+	}
+	if cfg.StateDir != d.cfg.StateDir {
+		d.log.errorf("popfetch: error: SIGHUP: not reloaded, the previous configuration keeps running: state_dir changed from %s to %s; restart the daemon to move it",
+			d.cfg.StateDir, cfg.StateDir)
+		return
+	}
+	added, changed, removed := d.sched.set(cfg.Accounts)
+	d.cfg = cfg
+	var parts []string
+	for _, c := range []struct {
+		what  string
+		names []string
+	}{{"added", added}, {"changed", changed}, {"removed", removed}} {
+		if len(c.names) > 0 {
+			parts = append(parts, c.what+" "+strings.Join(c.names, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"no account changed"}
+	}
+	d.log.infof("popfetch: SIGHUP: reloaded %s: %s", path, strings.Join(parts, "; "))
+}
+
+// describeAccounts lists accounts with their intervals: "home every 5m, work every 1m".
+func describeAccounts(accts []*config.Account) string {
+	s := make([]string, len(accts))
+	for i, a := range accts {
+		s[i] = a.Name + " every " + fmtDuration(a.Interval)
+	}
+	return fmt.Sprintf("%d account(s): %s", len(accts), strings.Join(s, ", "))
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/popfetch/popfetch/config"
+)
+
+// This file is the daemon's timetable: when each account is polled next. It does no I/O and reads
+// the clock and the random source it is given, so that tests can drive it.
+
+const (
+	daemonMaxBackoff = time.Hour   // temporary failures double the wait up to this (or the interval, if longer)
+	daemonJitter     = 0.10        // each wait varies by ±10%, so that accounts do not poll in step
+	daemonMinWait    = time.Second // never poll an account more often than this
+)
+
+// pollKind is what a poll of an account came to, as far as its timetable cares.
+type pollKind int
+
+const (
+	pollOK        pollKind = iota // success; or the server's LOGIN-DELAY is not over (pollOutcome.deferred)
+	pollTemporary                 // exit 75: network, timeout, [IN-USE], [SYS/TEMP], [LOGIN-DELAY]: back off
+	pollFailed                    // a permanent failure (password, TLS, profile): try again at the interval
+	pollBusy                      // another run (a `popfetch sync` by hand) held the account's lock
+)
+
+// pollOutcome is one poll's result for the timetable.
+type pollOutcome struct {
+	kind     pollKind
+	deferred time.Time // pollOK: not polled, the server's LOGIN-DELAY is over only then
+}
+
+// nextPoll returns when to poll an account next, polled every interval, after a poll that ended at
+// now with outcome out, and the new count of consecutive temporary failures (failures is the count
+// before). r, in [0, 1), picks the jitter.
+//
+//   - success: the interval (±10%); the failure count starts again at 0;
+//   - temporary failure: the interval doubled for each consecutive one (2×, 4×, …) up to an hour (or
+//     the interval, if longer), ±10%;
+//   - permanent failure: the interval (the user may fix the password or the profile meanwhile);
+//   - lock held by another run: the interval, the failure count unchanged;
+//   - LOGIN-DELAY not over: the moment it is over (at least a second from now), no jitter.
+func nextPoll(interval time.Duration, failures int, out pollOutcome, now time.Time, r float64) (time.Time, int) {
+	if interval < daemonMinWait {
+		interval = daemonMinWait
+	}
+	base := interval
+	switch out.kind {
+	case pollOK:
+		if !out.deferred.IsZero() {
+			return latest(out.deferred, now.Add(daemonMinWait)), failures
+		}
+		failures = 0
+	case pollTemporary:
+		failures++
+		base = backoff(interval, failures)
+	case pollFailed:
+		failures = 0
+	case pollBusy:
+	}
+	return now.Add(jitter(base, r)), failures
+}
+
+// backoff is the wait after the n-th consecutive temporary failure: interval·2ⁿ, at most an hour (or
+// the interval, if that is longer).
+func backoff(interval time.Duration, n int) time.Duration {
+	limit := max(daemonMaxBackoff, interval)
+	d := interval
+	for range n {
+		if d >= limit/2 {
+			return limit
+		}
+		d *= 2
+	}
+	return d
+}
+
+// jitter spreads d over [0.9·d, 1.1·d) with r in [0, 1), and never goes below daemonMinWait.
+func jitter(d time.Duration, r float64) time.Duration {
+	f := 1 - daemonJitter + 2*daemonJitter*min(max(r, 0), 1)
+	return max(time.Duration(float64(d)*f), daemonMinWait)
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// schedule is the daemon's timetable of accounts: when each is due, which are being polled (one
+// account is never polled twice at once), how many temporary failures each has had in a row. It is
+// used by one goroutine only (the daemon's loop).
+type schedule struct {
+	now     func() time.Time
+	rand    func() float64 // in [0, 1)
+	entries map[string]*scheduled
+}
+
+// scheduled is one account in the timetable.
+type scheduled struct {
+	acct     *config.Account
+	next     time.Time
+	failures int
+	running  bool
+	again    bool // poll once more as soon as the running poll ends (SIGUSR1, or the profile changed)
+	removed  bool // gone from the configuration: forget it when its running poll ends
+}
+
+func newSchedule(now func() time.Time, rand func() float64) *schedule {
+	return &schedule{now: now, rand: rand, entries: map[string]*scheduled{}}
+}
+
+// set installs the accounts of a configuration, the first one or a reloaded one. New accounts are due
+// now; an account whose profile changed is due now too, with its failure count reset; unchanged ones
+// keep their times; the others are forgotten (once their running poll ends). It returns the names of
+// the accounts added, changed and removed, sorted.
+func (s *schedule) set(accts []*config.Account) (added, changed, removed []string) {
+	now := s.now()
+	keep := map[string]bool{}
+	for _, a := range accts {
+		keep[a.Name] = true
+		e := s.entries[a.Name]
+		switch {
+		case e == nil:
+			s.entries[a.Name] = &scheduled{acct: a, next: now}
+			added = append(added, a.Name)
+		case e.removed: // removed while it was being polled, and back before the poll ended
+			*e = scheduled{acct: a, running: e.running, again: e.running, next: now}
+			added = append(added, a.Name)
+		case !reflect.DeepEqual(*e.acct, *a):
+			e.acct, e.failures, e.next = a, 0, now
+			e.again = e.running
+			changed = append(changed, a.Name)
+		default:
+			e.acct = a
+		}
+	}
+	for name, e := range s.entries {
+		if keep[name] || e.removed {
+			continue
+		}
+		removed = append(removed, name)
+		if e.running {
+			e.removed, e.again = true, false
+		} else {
+			delete(s.entries, name)
+		}
+	}
+	sort.Strings(added)
+	sort.Strings(changed)
+	sort.Strings(removed)
+	return added, changed, removed
+}
+
+// pollAll makes every account due now; one being polled is polled again when that poll ends.
+func (s *schedule) pollAll() {
+	now := s.now()
+	for _, e := range s.entries {
+		if e.removed {
+			continue
+		}
+		if e.running {
+			e.again = true
+		} else {
+			e.next = now
+		}
+	}
+}
+
+// take returns up to n accounts that are due and not being polled, the longest overdue first, and
+// marks them as being polled.
+func (s *schedule) take(n int) []*config.Account {
+	now := s.now()
+	var due []*scheduled
+	for _, e := range s.entries {
+		if !e.running && !e.removed && !e.next.After(now) {
+			due = append(due, e)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool {
+		if !due[i].next.Equal(due[j].next) {
+			return due[i].next.Before(due[j].next)
+		}
+		return due[i].acct.Name < due[j].acct.Name
+	})
+	var out []*config.Account
+	for _, e := range due[:min(max(n, 0), len(due))] {
+		e.running = true
+		out = append(out, e.acct)
+	}
+	return out
+}
+
+// wake returns when the next account that is not being polled is due; ok is false when there is none.
+func (s *schedule) wake() (at time.Time, ok bool) {
+	for _, e := range s.entries {
+		if e.running || e.removed {
+			continue
+		}
+		if !ok || e.next.Before(at) {
+			at, ok = e.next, true
+		}
+	}
+	return at, ok
+}
+
+// done records the end of an account's poll and returns when it is polled next (the zero time if it
+// was removed from the configuration meanwhile) and how many temporary failures it has had in a row.
+func (s *schedule) done(name string, out pollOutcome) (next time.Time, failures int) {
+	e := s.entries[name]
+	if e == nil {
+		return time.Time{}, 0
+	}
+	e.running = false
+	if e.removed {
+		delete(s.entries, name)
+		return time.Time{}, 0
+	}
+	e.next, e.failures = nextPoll(e.acct.Interval, e.failures, out, s.now(), s.rand())
+	if e.again {
+		e.again = false
+		if out.deferred.IsZero() { // the server asked to wait: polling now would not poll
+			e.next = s.now()
+		}
+	}
+	return e.next, e.failures
+}
+
+// running returns how many accounts are being polled.
+func (s *schedule) running() int {
+	n := 0
+	for _, e := range s.entries {
+		if e.running {
+			n++
+		}
+	}
+	return n
+}
