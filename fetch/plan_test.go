@@ -109,3 +109,39 @@ func BenchmarkMakePlan100k(b *testing.B) {
 		MakePlan(listing, seen, Policy{Keep: true}, now)
 	}
 }
+
+func TestBatches(t *testing.T) {
+	items := func(sizes ...int64) []Item {
+		out := make([]Item, len(sizes))
+		for i, s := range sizes {
+			out[i] = Item{MessageInfo: pop3.MessageInfo{Number: i + 1, Size: s}}
+		}
+		return out
+	}
+	shape := func(bs [][]Item) []int {
+		var out []int
+		for _, b := range bs {
+			out = append(out, len(b))
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		items []Item
+		size  int
+		bytes int64
+		want  []int
+	}{
+		{"none", nil, 3, 100, nil},
+		{"by count", items(1, 1, 1, 1, 1, 1, 1), 3, 100, []int{3, 3, 1}},
+		{"by bytes", items(40, 40, 40, 40), 10, 100, []int{2, 2}},
+		{"one too big alone", items(10, 500, 10), 10, 100, []int{1, 1, 1}},
+		{"unknown sizes count as 0", items(-1, -1, -1), 2, 1, []int{2, 1}},
+		{"defaults", items(4096, 4096, 4096), 0, 0, []int{3}},
+	}
+	for _, tt := range tests {
+		if got := shape(batches(tt.items, tt.size, tt.bytes)); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: batches = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -85,8 +85,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	abort, abortNow := context.WithCancel(context.Background())
 	defer abortNow()
 	sigs := make(chan os.Signal, 2)
+	// Not stopped when run returns: a signal arriving between the end of the work and the exit would
+	// otherwise kill the process with the default action (exit 143 for work that was completed).
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	go func() {
 		n := 0
 		for {

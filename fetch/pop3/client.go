@@ -78,7 +78,8 @@ type Options struct {
 	// Trace, when set, receives the protocol dialogue, one line per command or reply, with the
 	// arguments of PASS, APOP and AUTH replaced by "<redacted>" and bodies summarised.
 	Trace io.Writer
-	// PipelineWindow bounds the commands in flight when pipelining; default 64.
+	// PipelineWindow bounds the commands in flight when pipelining; default 1000. Commands are a few
+	// octets each; the replies wait in the server's socket buffers until they are read.
 	PipelineWindow int
 	// Dialer dials TCP connections for Dial; default a net.Dialer.
 	Dialer *net.Dialer
@@ -87,7 +88,7 @@ type Options struct {
 const (
 	defaultTimeout = 60 * time.Second
 	defaultMinRate = 1024
-	defaultWindow  = 64
+	defaultWindow  = 1000
 	bufferSize     = 64 << 10
 )
 
@@ -773,6 +774,19 @@ func (c *Client) Noop(ctx context.Context) error {
 func (c *Client) UTF8(ctx context.Context) error {
 	_, err := c.simple(ctx, "UTF8", "UTF8")
 	return err
+}
+
+// QuitNoWait sends QUIT and closes the connection without waiting for the reply: for a session
+// that deleted nothing, where the reply commits nothing and would only cost a round trip. Errors are
+// ignored: the connection is closed either way.
+func (c *Client) QuitNoWait(ctx context.Context) {
+	defer c.Close()
+	stop, err := c.begin(ctx, "QUIT")
+	if err != nil {
+		return
+	}
+	defer stop()
+	c.send("QUIT", "QUIT", "")
 }
 
 // Quit issues QUIT and closes the connection. Only a nil error means the server committed the
