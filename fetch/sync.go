@@ -143,7 +143,7 @@ func Sync(ctx context.Context, acct *Account, dest Destination, st State, opts O
 		return res, nil
 	}
 
-	c, caps, err := Connect(ctx, acct)
+	c, caps, err := connect(ctx, acct, true)
 	if err != nil {
 		var perr *pop3.Error
 		if errors.As(err, &perr) && perr.HasCode("LOGIN-DELAY") {
@@ -339,9 +339,18 @@ func deleteMany(ctx context.Context, c *pop3.Client, nums []int) (int, error) {
 // Connect dials the account's server, reads its capabilities and logs in. On success the caller owns
 // the client. The capabilities are returned even when login fails (nil when the server has no CAPA).
 func Connect(ctx context.Context, acct *Account) (*pop3.Client, *pop3.Capabilities, error) {
+	return connect(ctx, acct, false)
+}
+
+// connect is Connect; with listing, LIST and UIDL go right behind the login where the server allows
+// it (pop3.Client.PipelineListingAfterAuth), and the caller's Listing costs no extra round trip.
+func connect(ctx context.Context, acct *Account, listing bool) (*pop3.Client, *pop3.Capabilities, error) {
 	c, err := pop3.Dial(ctx, acct.Addr, acct.TLS, &acct.Options)
 	if err != nil {
 		return nil, nil, err
+	}
+	if listing {
+		c.PipelineListingAfterAuth()
 	}
 	caps := c.Caps()
 	if caps == nil {

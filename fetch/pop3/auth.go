@@ -125,6 +125,17 @@ func (c *Client) Auth(ctx context.Context, cr Credentials) error {
 	if exposesSecret(mech) && c.tlsState == nil && !cr.AllowPlaintext {
 		return ErrPlaintextAuth
 	}
+	err := c.authWith(ctx, mech, cr)
+	if err != nil && c.listingQueued && c.broken == nil {
+		// Refused: the server answers the queued LIST and UIDL with -ERR; read them out of the way.
+		if _, _, derr := c.readQueuedListing(); derr != nil && !isRefusal(derr) {
+			return derr
+		}
+	}
+	return err
+}
+
+func (c *Client) authWith(ctx context.Context, mech string, cr Credentials) error {
 	switch mech {
 	case MechUser:
 		return c.authUser(ctx, cr)
@@ -167,6 +178,7 @@ func (c *Client) authUser(ctx context.Context, cr Credentials) error {
 	if pipelined {
 		c.trace("C: PASS <redacted>")
 		c.bw.WriteString("PASS " + cr.Secret + "\r\n")
+		c.queueListingNow() // PASS is the last word of the login
 	}
 	if err := c.bw.Flush(); err != nil {
 		return c.ioError("USER", err)
@@ -247,7 +259,13 @@ func (c *Client) authSASL(ctx context.Context, client sasl.Client) error {
 	if line != shown {
 		shown += " <redacted>"
 	}
-	if err := c.send("AUTH", line, shown); err != nil {
+	if mech == "PLAIN" && deferred == nil && ir != nil {
+		// PLAIN with its initial response says everything in one line: nothing can follow but the
+		// verdict, so LIST and UIDL may go right behind it.
+		if err := c.sendThenQueue("AUTH", line, shown); err != nil {
+			return err
+		}
+	} else if err := c.send("AUTH", line, shown); err != nil {
 		return err
 	}
 	for {
@@ -285,7 +303,16 @@ func (c *Client) authSASL(ctx context.Context, client sasl.Client) error {
 				return fmt.Errorf("pop3: AUTH %s: %w", mech, merr)
 			}
 		}
-		if err := c.send("AUTH", base64.StdEncoding.EncodeToString(resp), "<redacted>"); err != nil {
+		line := base64.StdEncoding.EncodeToString(resp)
+		if f, ok := client.(interface{ final() bool }); ok && f.final() {
+			// The mechanism has verified the server and has nothing more to say (SCRAM's last, empty
+			// response): only the verdict can follow.
+			if err := c.sendThenQueue("AUTH", line, "<redacted>"); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.send("AUTH", line, "<redacted>"); err != nil {
 			return err
 		}
 	}
@@ -358,6 +385,10 @@ func (s *scramClient) Next(chal []byte) ([]byte, error) {
 	}
 	return []byte(resp), nil
 }
+
+// final reports whether the conversation is over on the client's side: the server's signature was
+// checked, and the response being sent is the last one.
+func (s *scramClient) final() bool { return s.conv != nil && s.conv.Done() && s.conv.Valid() }
 
 func (s *scramClient) verify() error {
 	if !s.conv.Done() || !s.conv.Valid() {

@@ -215,8 +215,10 @@ type Client struct {
 	body      *dotReader // the body of the last RETR/TOP until it is read to the end
 	broken    error
 	closed    bool
-	traceMu   sync.Mutex
-	lineBuf   []byte
+	// Listing pipelined behind authentication (PipelineListingAfterAuth): requested, and sent.
+	queueListing, listingQueued bool
+	traceMu                     sync.Mutex
+	lineBuf                     []byte
 }
 
 // Dial connects to addr ("host:port"; the port defaults from mode when absent), protects the
@@ -419,6 +421,14 @@ func (c *Client) begin(ctx context.Context, cmd string) (stop func() bool, err e
 		return nil, err
 	}
 	stop = context.AfterFunc(ctx, func() { c.tc.abort(context.Cause(ctx)) })
+	if c.listingQueued {
+		// LIST and UIDL were sent behind the login but another command comes first: read their
+		// replies out of the way.
+		if _, _, err := c.readQueuedListing(); err != nil && !isRefusal(err) {
+			stop()
+			return nil, err
+		}
+	}
 	if c.body != nil {
 		if _, err := io.Copy(io.Discard, c.body); err != nil {
 			stop()

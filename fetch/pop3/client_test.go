@@ -638,3 +638,41 @@ func TestFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestListingBehindLoginEveryMechanism checks that LIST and UIDL queued behind the login come back
+// right for every mechanism (queued or not), and that a refused login leaves the connection in step.
+func TestListingBehindLoginEveryMechanism(t *testing.T) {
+	msgs := manyMessages(3, 200)
+	s := pop3test.NewServer(t, &pop3test.Options{TLS: pop3test.ImplicitTLS, Token: "tok", Messages: msgs})
+	for _, mech := range []string{"user", "apop", "plain", "login", "scram-sha-256", "scram-sha-1", "cram-md5", "xoauth2", "oauthbearer"} {
+		t.Run(mech, func(t *testing.T) {
+			noLeak(t)
+			secret := "secret"
+			if mech == "xoauth2" || mech == "oauthbearer" {
+				secret = "tok"
+			}
+			ctx := context.Background()
+			c := dial(t, s, pop3.TLSImplicit, nil)
+			if _, err := c.Capa(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c.PipelineListingAfterAuth()
+			err := c.Auth(ctx, pop3.Credentials{Username: "alice", Secret: "wrong", Mechanism: mech})
+			var perr *pop3.Error
+			if !errors.As(err, &perr) || !perr.AuthFailed() {
+				t.Fatalf("wrong secret: %v", err)
+			}
+			// Still in step: a second login on the same connection works and lists.
+			if err := c.Auth(ctx, pop3.Credentials{Username: "alice", Secret: secret, Mechanism: mech}); err != nil {
+				t.Fatalf("second login: %v", err)
+			}
+			list, err := c.Listing(ctx)
+			if err != nil || len(list) != 3 || list[2].UID != msgs[2].UID && list[2].UID != "uid-3" {
+				t.Fatalf("Listing = %v, %v", list, err)
+			}
+			if err := c.Quit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -659,3 +659,45 @@ func TestDovecotTLSVerify(t *testing.T) {
 		c.Quit(ctx)
 	}
 }
+
+// TestDovecotListingBehindLogin checks that Dovecot answers LIST and UIDL sent right behind the last
+// message of the login (the round trip popfetch saves on every sync), for USER/PASS, PLAIN and SCRAM,
+// and after a refused login.
+func TestDovecotListingBehindLogin(t *testing.T) {
+	t.Parallel()
+	s := dovecot.Start(t, nil)
+	msgs := [][]byte{[]byte("Subject: a\n\none\n"), []byte("Subject: b\n\ntwo\n")}
+	s.Seed(t, "alice", msgs...)
+	for _, mech := range []string{"user", "plain", "scram-sha-256", "auto"} {
+		t.Run(mech, func(t *testing.T) {
+			ctx := dovecotContext(t)
+			var trace bytes.Buffer
+			c, err := dovecotDial(t, ctx, s, s.POP3SAddr, pop3.TLSImplicit, &pop3.Options{RootCAs: s.CAPool, Trace: &trace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Capa(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c.PipelineListingAfterAuth()
+			if err := c.Auth(ctx, pop3.Credentials{Username: "alice", Secret: "wrong", Mechanism: mech}); err == nil {
+				t.Fatal("wrong password accepted")
+			}
+			if err := c.Auth(ctx, pop3.Credentials{Username: "alice", Secret: "secret", Mechanism: mech}); err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			list, err := c.Listing(ctx)
+			if err != nil || len(list) != 2 || list[0].UID == "" || list[1].Size != wireSize(msgs[1]) {
+				t.Fatalf("Listing = %+v, %v", list, err)
+			}
+			// LIST went out before the login's verdict came back.
+			tr := trace.String()
+			if i, j := strings.LastIndex(tr, "C: LIST"), strings.LastIndex(tr, "S: +OK Logged in"); i < 0 || j < 0 || i > j {
+				t.Errorf("LIST was not pipelined behind the login:\n%s", tr)
+			}
+			if err := c.Quit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

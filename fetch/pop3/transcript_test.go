@@ -333,3 +333,32 @@ func TestRetrStreamsAndNextCommandDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestListingPipelinedBehindLogin(t *testing.T) {
+	c, done, err := scripted(t, nil, "+OK hi", []step{
+		{"CAPA", "+OK\nUSER\nPIPELINING\nUIDL\n."},
+		// One flush: USER, PASS, then LIST and UIDL behind them.
+		{"USER alice", ""},
+		{"PASS pw", ""},
+		{"LIST", ""},
+		{"UIDL", "+OK\n+OK logged in\n+OK\n1 10\n2 20\n.\n+OK\n1 u1\n2 u2\n."},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Capa(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.PipelineListingAfterAuth()
+	if err := c.Auth(ctx, Credentials{Username: "alice", Secret: "pw", Mechanism: "user", AllowPlaintext: true}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Listing(ctx)
+	if err != nil || len(got) != 2 || got[1] != (MessageInfo{2, 20, "u2"}) {
+		t.Fatalf("Listing = %v, %v", got, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
