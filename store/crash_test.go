@@ -98,7 +98,20 @@ func crashEngine(mdPath, stateDir string, step func(string)) error {
 	defer md.Close()
 	md.step, st.step = step, step
 
-	if _, _, err := st.Recover(md); err != nil {
+	return crashSync(st, md, step)
+}
+
+// crashDest is a destination that can settle pending deliveries after a crash (maildir, mbox).
+type crashDest interface {
+	Destination
+	Resolver
+}
+
+// crashSync is the engine's part of a crash child's run, shared by the maildir and mbox crash
+// tests: settle what the last killed run left pending, then deliver what is not yet seen, batch by
+// batch, in the engine's order (Deliver, Commit with the state as journal, MarkDelivered).
+func crashSync(st *State, d crashDest, step func(string)) error {
+	if _, _, err := st.Recover(d); err != nil {
 		return err
 	}
 	var todo []int
@@ -114,13 +127,13 @@ func crashEngine(mdPath, stateDir string, step func(string)) error {
 		var uids []string
 		for _, i := range batch {
 			env := Envelope{Account: crashAccount, Host: "pop.crash.test", UID: crashUID(i), Received: time.Now()}
-			if _, err := md.Deliver(ctx, env, strings.NewReader(crashBody(i))); err != nil {
-				md.Abort()
+			if _, err := d.Deliver(ctx, env, strings.NewReader(crashBody(i))); err != nil {
+				d.Abort()
 				return err
 			}
 			uids = append(uids, env.UID)
 		}
-		if err := md.Commit(ctx, st.RecordPending); err != nil {
+		if err := d.Commit(ctx, st.RecordPending); err != nil {
 			return err
 		}
 		if err := st.MarkDelivered(uids, time.Now()); err != nil {

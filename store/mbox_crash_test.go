@@ -5,7 +5,6 @@ package store
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -75,37 +74,7 @@ func mboxCrashEngine(mboxPath, stateDir string, step func(string)) error {
 	defer mb.Close()
 	mb.step, mb.stepHalf, st.step = step, true, step
 
-	if _, _, err := st.Recover(mb); err != nil {
-		return err
-	}
-	var todo []int
-	for i := range crashMessages {
-		if !st.Seen(crashUID(i)) {
-			todo = append(todo, i)
-		}
-	}
-	ctx := context.Background()
-	for len(todo) > 0 {
-		batch := todo[:min(crashBatch, len(todo))]
-		todo = todo[len(batch):]
-		var uids []string
-		for _, i := range batch {
-			env := Envelope{Account: crashAccount, Host: "pop.crash.test", UID: crashUID(i), Received: time.Now()}
-			if _, err := mb.Deliver(ctx, env, strings.NewReader(crashBody(i))); err != nil {
-				mb.Abort()
-				return err
-			}
-			uids = append(uids, env.UID)
-		}
-		if err := mb.Commit(ctx, st.RecordPending); err != nil {
-			return err
-		}
-		if err := st.MarkDelivered(uids, time.Now()); err != nil {
-			return err
-		}
-		step("batch.delivered")
-	}
-	return nil
+	return crashSync(st, mb, step)
 }
 
 // mboxCrashChild runs one child, killed when it reports step killAt (0: never). It returns the
