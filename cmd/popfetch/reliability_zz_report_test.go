@@ -43,6 +43,12 @@ var relSections = []struct{ key, title, intro string }{
 		"A known password and OAuth token, every command with `--trace -v --json`, on success and on errors: " +
 			"the secrets must appear in no output, in no file popfetch wrote, and in no `/proc/PID/cmdline` of " +
 			"popfetch or its children; files popfetch creates are 0600, directories 0700."},
+	{"hardening", "6. Hardening: hostile servers, certificates, local users and profiles",
+		"Each case reproduces an attack or a careless setting found in a security review of popfetch (a " +
+			"certificate or server reply carrying terminal escapes, a state directory or config file another user " +
+			"controls, secrets in children's environments, a server lying about sizes, endpoints redirecting off " +
+			"https, signals while blocked) and asserts what popfetch does instead: the exit code, the one-line " +
+			"message, and that nothing was lost, overwritten or leaked."},
 }
 
 type relRow struct {
@@ -184,7 +190,7 @@ func relFuzzSection(t *testing.T) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	b.WriteString("## 6. Fuzzing\n\n`.ci/run` runs every fuzz target for 20,000 executions (`bash .ci/fuzz 20000x`; a count, because a duration can end a run with a spurious \"context deadline exceeded\" in Go 1.26, golang/go#75804). Run them longer with\n\n" +
+	b.WriteString("## 7. Fuzzing\n\n`.ci/run` runs every fuzz target for 20,000 executions (`bash .ci/fuzz 20000x`; a count, because a duration can end a run with a spurious \"context deadline exceeded\" in Go 1.26, golang/go#75804). Run them longer with\n\n" +
 		"    bash .ci/fuzz 2000000x    # or a duration such as 5m, which may hit that Go issue\n\nor one target with `go test -run '^$' -fuzz '^FuzzParseStatus$' -fuzztime 10m ./fetch/pop3`. " +
 		"A crasher that the fuzzer finds is saved under the package's `testdata/fuzz/TARGET/` and from then on runs " +
 		"as a regression case in every `go test`.\n\n| package | targets |\n|---|---|\n")
