@@ -33,6 +33,9 @@ var (
 
 	// plaintextAuth are the mechanisms that send the password (or a bearer token) as it is.
 	plaintextAuth = []string{"user", "plain", "login", "xoauth2", "oauthbearer"}
+	// digestAuth are the mechanisms whose MD5 digest of a server challenge can be cracked offline
+	// (CVE-2007-1558): over tls: none they need allow_plaintext_auth too.
+	digestAuth = []string{"apop", "cram-md5"}
 
 	accountName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	envName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -510,6 +513,8 @@ func (p *parser) finish(a *Account, dl, al layer, nameNode *yaml.Node) {
 		}
 		if slices.Contains(plaintextAuth, a.Auth) && !a.AllowPlaintextAuth {
 			p.errAt(at("auth"), sc, "auth", "auth: %s with tls: none sends the password in clear text; use tls: starttls or implicit, or set allow_plaintext_auth: true", a.Auth)
+		} else if slices.Contains(digestAuth, a.Auth) && !a.AllowPlaintextAuth {
+			p.errAt(at("auth"), sc, "auth", "auth: %s with tls: none sends an MD5 digest that anyone who sees it can crack offline; use tls: starttls or implicit, or set allow_plaintext_auth: true", a.Auth)
 		}
 	}
 	if a.KeepDays > 0 && !a.Keep {

@@ -211,7 +211,7 @@ defaults:
 accounts:
   a: {host: h, user: u}
   b: {host: h, user: u, password_command: [get, b], tls: implicit, deliver: {mbox: /mb}, received_header: false}
-  c: {host: h, user: u, tls: none, auth: apop}
+  c: {host: h, user: u, tls: none, auth: apop, allow_plaintext_auth: true}
 `)
 	a, b, c := cfg.Account("a"), cfg.Account("b"), cfg.Account("c")
 	if a.Password.Kind != SourceEnv || a.Port != 110 || !a.Keep || a.Deliver.Path != "/m" || !a.TraceHeader {

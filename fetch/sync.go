@@ -143,7 +143,7 @@ func Sync(ctx context.Context, acct *Account, dest Destination, st State, opts O
 		return res, nil
 	}
 
-	c, caps, err := connect(ctx, acct, true)
+	c, caps, err := Connect(ctx, acct)
 	if err != nil {
 		var perr *pop3.Error
 		if errors.As(err, &perr) && perr.HasCode("LOGIN-DELAY") {
@@ -338,19 +338,14 @@ func deleteMany(ctx context.Context, c *pop3.Client, nums []int) (int, error) {
 
 // Connect dials the account's server, reads its capabilities and logs in. On success the caller owns
 // the client. The capabilities are returned even when login fails (nil when the server has no CAPA).
+//
+// Nothing is sent behind the login's last message until its final reply: a server may hand the
+// connection to another process at login (Courier's pop3login execs pop3d) and lose whatever the
+// client pipelined behind it.
 func Connect(ctx context.Context, acct *Account) (*pop3.Client, *pop3.Capabilities, error) {
-	return connect(ctx, acct, false)
-}
-
-// connect is Connect; with listing, LIST and UIDL go right behind the login where the server allows
-// it (pop3.Client.PipelineListingAfterAuth), and the caller's Listing costs no extra round trip.
-func connect(ctx context.Context, acct *Account, listing bool) (*pop3.Client, *pop3.Capabilities, error) {
 	c, err := pop3.Dial(ctx, acct.Addr, acct.TLS, &acct.Options)
 	if err != nil {
 		return nil, nil, err
-	}
-	if listing {
-		c.PipelineListingAfterAuth()
 	}
 	caps := c.Caps()
 	if caps == nil {
@@ -376,8 +371,12 @@ func login(ctx context.Context, c *pop3.Client, acct *Account) error {
 		}
 		secret = s
 	}
-	return c.Auth(ctx, pop3.Credentials{Username: acct.Username, Secret: secret,
+	err := c.Auth(ctx, pop3.Credentials{Username: acct.Username, Secret: secret,
 		Mechanism: acct.Mechanism, AllowPlaintext: acct.AllowPlaintext})
+	if errors.Is(err, pop3.ErrPlaintextAuth) {
+		return fmt.Errorf("%w; use tls: implicit or starttls, or set allow_plaintext_auth: true to accept the risk", err)
+	}
+	return err
 }
 
 // checkUIDs refuses listings keep mode cannot work with.

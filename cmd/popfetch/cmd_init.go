@@ -451,7 +451,7 @@ func initNotes(o initOptions, r initProbeResult, p initProfile, domain string) {
 		note("the server %s named by DNS is not in %s: check that it is your provider's", r.host, domain)
 	}
 	if r.mode == pop3.TLSNone {
-		note("tls: none sends everything in clear; auth auto uses only methods that hide the password (APOP, CRAM-MD5, SCRAM), unless you add allow_plaintext_auth: true")
+		note("tls: none sends everything in clear; auth auto uses only SCRAM there (APOP and CRAM-MD5 digests can be cracked offline), unless you add allow_plaintext_auth: true")
 	}
 	if r.err != nil || r.caps == nil {
 		return

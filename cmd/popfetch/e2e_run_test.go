@@ -316,7 +316,7 @@ func TestCronOutput(t *testing.T) {
 	if r.stdout != "" {
 		t.Errorf("stdout %q", r.stdout)
 	}
-	if want := "popfetch: bad: pop3: server refused AUTH: -ERR [AUTH] Authentication failed\n"; r.stderr != want {
+	if want := "popfetch: bad: pop3: server refused AUTH: -ERR [AUTH] Authentication failed (tried SCRAM-SHA-256, then PLAIN)\n"; r.stderr != want {
 		t.Errorf("stderr %q, want %q", r.stderr, want)
 	}
 
@@ -333,7 +333,7 @@ func TestCronOutput(t *testing.T) {
 	refill()
 	r = p.run("--json", "sync")
 	expectCode(t, r, exitNoPerm)
-	if r.stderr != "popfetch: bad: pop3: server refused AUTH: -ERR [AUTH] Authentication failed\n" {
+	if r.stderr != "popfetch: bad: pop3: server refused AUTH: -ERR [AUTH] Authentication failed (tried SCRAM-SHA-256, then PLAIN)\n" {
 		t.Errorf("--json: stderr %q", r.stderr)
 	}
 	dec := json.NewDecoder(strings.NewReader(r.stdout))

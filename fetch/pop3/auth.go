@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-sasl"
@@ -55,12 +56,27 @@ func exposesSecret(mech string) bool {
 	return false
 }
 
-// chooseMechanism implements "auto": the strongest mechanism the server offers, never one that would
-// expose the password without TLS unless allowed. Preference with TLS: SCRAM-SHA-256, SCRAM-SHA-1,
-// PLAIN, LOGIN, USER, CRAM-MD5, APOP (a server that supports PLAIN can keep hashed passwords; CRAM-MD5
-// and APOP need the plaintext on the server). Without TLS the challenge-response mechanisms come
-// first.
-func (c *Client) chooseMechanism(allowPlain bool) (string, error) {
+// needsTLS reports whether mech may be used over a connection without TLS only with
+// Credentials.AllowPlaintext: those that send the secret, and APOP and CRAM-MD5, whose MD5 digests of
+// a challenge an eavesdropper can crack offline (CVE-2007-1558 for APOP).
+func needsTLS(mech string) bool {
+	return exposesSecret(mech) || mech == MechAPOP || mech == MechCRAMMD5
+}
+
+// plaintextError is ErrPlaintextAuth naming the mechanism.
+func plaintextError(mech string) error {
+	if exposesSecret(mech) {
+		return fmt.Errorf("%w (%s sends it as it is)", ErrPlaintextAuth, strings.ToUpper(mech))
+	}
+	return fmt.Errorf("%w (%s's digest can be cracked offline by anyone who sees it)", ErrPlaintextAuth, strings.ToUpper(mech))
+}
+
+// candidates implements "auto": the mechanisms the server offers that may be used here, strongest
+// first. Preference with TLS: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN, USER, CRAM-MD5, APOP (a server
+// that supports PLAIN can keep hashed passwords; CRAM-MD5 and APOP need the plaintext on the server).
+// Without TLS only SCRAM is used unless allowPlain. refusedPlain reports that a mechanism was
+// offered but left out for want of TLS.
+func (c *Client) candidates(allowPlain bool) (order []string, refusedPlain bool) {
 	caps := c.caps
 	encrypted := c.tlsState != nil
 	offered := func(m string) bool {
@@ -73,32 +89,36 @@ func (c *Client) chooseMechanism(allowPlain bool) (string, error) {
 		}
 		return caps.HasSASL(m)
 	}
-	var order []string
-	if encrypted {
-		order = []string{MechSCRAMSHA256, MechSCRAMSHA1, MechPlain, MechLogin, MechUser, MechCRAMMD5, MechAPOP}
-	} else {
-		order = []string{MechSCRAMSHA256, MechSCRAMSHA1, MechCRAMMD5, MechAPOP, MechPlain, MechLogin, MechUser}
+	pref := []string{MechSCRAMSHA256, MechSCRAMSHA1, MechPlain, MechLogin, MechUser, MechCRAMMD5, MechAPOP}
+	if !encrypted {
+		pref = []string{MechSCRAMSHA256, MechSCRAMSHA1, MechCRAMMD5, MechAPOP, MechPlain, MechLogin, MechUser}
 	}
-	refusedPlain := false
-	for _, m := range order {
+	for _, m := range pref {
 		if !offered(m) {
 			continue
 		}
-		if exposesSecret(m) && !encrypted && !allowPlain {
+		if needsTLS(m) && !encrypted && !allowPlain {
 			refusedPlain = true
 			continue
 		}
-		return m, nil
+		order = append(order, m)
 	}
-	if refusedPlain {
-		return "", ErrPlaintextAuth
-	}
-	return "", ErrNoMechanism
+	return order, refusedPlain
 }
 
-// Auth authenticates (RFC 1939 §7 USER/PASS and APOP; RFC 5034 AUTH with SASL). With mechanism auto,
-// CAPA is issued first if it was not. A refusal is an *Error (see Error.AuthFailed and
-// Error.Temporary); ErrPlaintextAuth means nothing was sent because the connection is not encrypted.
+// Auth authenticates (RFC 1939 §7 USER/PASS and APOP; RFC 5034 AUTH with SASL). A refusal is an
+// *Error (see Error.AuthFailed and Error.Temporary); ErrPlaintextAuth means nothing was sent because
+// the connection is not encrypted.
+//
+// With mechanism auto, CAPA is issued first if it was not, and the strongest usable mechanism is
+// tried. When the server refuses the credentials with a mechanism that needs a secret of its own kind
+// on the server (APOP, CRAM-MD5, SCRAM), the next mechanism of another kind is tried once, as
+// fetchmail does (GNU mailutils offers APOP to users who have no APOP secret; a server that keeps
+// only hashed passwords may offer SCRAM to users it has no SCRAM keys for), and the error names
+// both. An explicit mechanism never falls back.
+//
+// Nothing is sent behind the login's last message before its final reply: a server may hand the
+// connection to another process at login (Courier) and lose whatever was pipelined behind it.
 func (c *Client) Auth(ctx context.Context, cr Credentials) error {
 	mech := strings.ToLower(cr.Mechanism)
 	if mech == "" {
@@ -107,32 +127,52 @@ func (c *Client) Auth(ctx context.Context, cr Credentials) error {
 	if strings.ContainsAny(cr.Username, "\r\n") {
 		return fmt.Errorf("pop3: user name contains a line break")
 	}
-	if mech == MechAuto {
-		if c.caps == nil {
-			if _, err := c.Capa(ctx); err != nil {
-				var perr *Error
-				if !errors.As(err, &perr) {
-					return err
-				}
-			}
+	if mech != MechAuto {
+		if needsTLS(mech) && c.tlsState == nil && !cr.AllowPlaintext {
+			return plaintextError(mech)
 		}
-		m, err := c.chooseMechanism(cr.AllowPlaintext)
-		if err != nil {
+		return c.authWith(ctx, mech, cr)
+	}
+	if c.caps == nil && !c.capaDone {
+		if _, err := c.Capa(ctx); err != nil && !isRefusal(err) {
 			return err
 		}
-		mech = m
 	}
-	if exposesSecret(mech) && c.tlsState == nil && !cr.AllowPlaintext {
-		return ErrPlaintextAuth
-	}
-	err := c.authWith(ctx, mech, cr)
-	if err != nil && c.listingQueued && c.broken == nil {
-		// Refused: the server answers the queued LIST and UIDL with -ERR; read them out of the way.
-		if _, _, derr := c.readQueuedListing(); derr != nil && !isRefusal(derr) {
-			return derr
+	order, refusedPlain := c.candidates(cr.AllowPlaintext)
+	if len(order) == 0 {
+		if refusedPlain {
+			return fmt.Errorf("%w (the server offers only mechanisms that need TLS)", ErrPlaintextAuth)
 		}
+		return ErrNoMechanism
 	}
-	return err
+	err := c.authWith(ctx, order[0], cr)
+	var perr *Error
+	if !errors.As(err, &perr) || !perr.AuthFailed() || c.broken != nil || !storedSecret(order[0]) {
+		return err
+	}
+	i := slices.IndexFunc(order, func(m string) bool { return family(m) != family(order[0]) })
+	if i < 0 {
+		return err
+	}
+	if err2 := c.authWith(ctx, order[i], cr); err2 != nil {
+		return fmt.Errorf("%w (tried %s, then %s)", err2, strings.ToUpper(order[0]), strings.ToUpper(order[i]))
+	}
+	return nil
+}
+
+// storedSecret reports whether mech works only when the server keeps a secret of its own kind for
+// the user (an APOP secret, a plaintext password for CRAM-MD5, SCRAM keys), so that a server may
+// offer it to users it cannot check with it. Only then does auto try another mechanism.
+func storedSecret(mech string) bool {
+	return mech == MechAPOP || mech == MechCRAMMD5 || family(mech) == "scram"
+}
+
+// family groups mechanisms that check the same stored secret: trying one after the other is futile.
+func family(mech string) string {
+	if strings.HasPrefix(mech, "scram-") {
+		return "scram"
+	}
+	return mech
 }
 
 func (c *Client) authWith(ctx context.Context, mech string, cr Credentials) error {
@@ -178,7 +218,6 @@ func (c *Client) authUser(ctx context.Context, cr Credentials) error {
 	if pipelined {
 		c.trace("C: PASS <redacted>")
 		c.bw.WriteString("PASS " + cr.Secret + "\r\n")
-		c.queueListingNow() // PASS is the last word of the login
 	}
 	if err := c.bw.Flush(); err != nil {
 		return c.ioError("USER", err)
@@ -259,13 +298,7 @@ func (c *Client) authSASL(ctx context.Context, client sasl.Client) error {
 	if line != shown {
 		shown += " <redacted>"
 	}
-	if mech == "PLAIN" && deferred == nil && ir != nil {
-		// PLAIN with its initial response says everything in one line: nothing can follow but the
-		// verdict, so LIST and UIDL may go right behind it.
-		if err := c.sendThenQueue("AUTH", line, shown); err != nil {
-			return err
-		}
-	} else if err := c.send("AUTH", line, shown); err != nil {
+	if err := c.send("AUTH", line, shown); err != nil {
 		return err
 	}
 	for {
@@ -304,14 +337,6 @@ func (c *Client) authSASL(ctx context.Context, client sasl.Client) error {
 			}
 		}
 		line := base64.StdEncoding.EncodeToString(resp)
-		if f, ok := client.(interface{ final() bool }); ok && f.final() {
-			// The mechanism has verified the server and has nothing more to say (SCRAM's last, empty
-			// response): only the verdict can follow.
-			if err := c.sendThenQueue("AUTH", line, "<redacted>"); err != nil {
-				return err
-			}
-			continue
-		}
 		if err := c.send("AUTH", line, "<redacted>"); err != nil {
 			return err
 		}
@@ -385,10 +410,6 @@ func (s *scramClient) Next(chal []byte) ([]byte, error) {
 	}
 	return []byte(resp), nil
 }
-
-// final reports whether the conversation is over on the client's side: the server's signature was
-// checked, and the response being sent is the last one.
-func (s *scramClient) final() bool { return s.conv != nil && s.conv.Done() && s.conv.Valid() }
 
 func (s *scramClient) verify() error {
 	if !s.conv.Done() || !s.conv.Valid() {

@@ -211,14 +211,14 @@ type Client struct {
 	greeting  string
 	timestamp string // APOP timestamp from the greeting, with its angle brackets
 	caps      *Capabilities
+	capaDone  bool // CAPA was answered (+OK or -ERR) since the connection or the last STLS
+	utf8Sent  bool // UTF8 was sent (RFC 6856)
 	tlsState  *tls.ConnectionState
 	body      *dotReader // the body of the last RETR/TOP until it is read to the end
 	broken    error
 	closed    bool
-	// Listing pipelined behind authentication (PipelineListingAfterAuth): requested, and sent.
-	queueListing, listingQueued bool
-	traceMu                     sync.Mutex
-	lineBuf                     []byte
+	traceMu   sync.Mutex
+	lineBuf   []byte
 }
 
 // Dial connects to addr ("host:port"; the port defaults from mode when absent), protects the
@@ -339,13 +339,34 @@ func (c *Client) readGreeting(ctx context.Context) error {
 		return err
 	}
 	c.greeting = r.text
-	// RFC 1939 §7: the APOP timestamp is a msg-id in angle brackets within the greeting.
-	if i := strings.IndexByte(r.text, '<'); i >= 0 {
-		if j := strings.IndexByte(r.text[i:], '>'); j > 0 && strings.Contains(r.text[i:i+j], "@") {
-			c.timestamp = r.text[i : i+j+1]
+	c.timestamp = apopTimestamp(r.text)
+	return nil
+}
+
+// apopTimestamp returns the APOP timestamp of a greeting, or "" when it has none that RFC 1939 §7
+// allows: a msg-id (RFC 822) "<local@domain>" of printable ASCII without spaces. Anything else is not
+// used: an MD5 over text the server chose freely would only help an attacker.
+func apopTimestamp(greeting string) string {
+	i := strings.IndexByte(greeting, '<')
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(greeting[i:], '>')
+	if j < 0 {
+		return ""
+	}
+	ts := greeting[i : i+j+1]
+	inner := ts[1 : len(ts)-1]
+	at := strings.LastIndexByte(inner, '@')
+	if at <= 0 || at == len(inner)-1 || len(ts) > 255 {
+		return ""
+	}
+	for k := 0; k < len(inner); k++ {
+		if b := inner[k]; b <= 0x20 || b >= 0x7f || b == '<' || b == '>' {
+			return ""
 		}
 	}
-	return nil
+	return ts
 }
 
 // requireSTLS issues CAPA and STLS (RFC 2595 §4) and fails with ErrSTLSUnavailable when the server
@@ -421,14 +442,6 @@ func (c *Client) begin(ctx context.Context, cmd string) (stop func() bool, err e
 		return nil, err
 	}
 	stop = context.AfterFunc(ctx, func() { c.tc.abort(context.Cause(ctx)) })
-	if c.listingQueued {
-		// LIST and UIDL were sent behind the login but another command comes first: read their
-		// replies out of the way.
-		if _, _, err := c.readQueuedListing(); err != nil && !isRefusal(err) {
-			stop()
-			return nil, err
-		}
-	}
 	if c.body != nil {
 		if _, err := io.Copy(io.Discard, c.body); err != nil {
 			stop()
@@ -581,8 +594,12 @@ func (c *Client) simple(ctx context.Context, cmd, line string) (reply, error) {
 // *Error.
 func (c *Client) Capa(ctx context.Context) (*Capabilities, error) {
 	if _, err := c.simple(ctx, "CAPA", "CAPA"); err != nil {
+		if isRefusal(err) {
+			c.capaDone = true // a server without CAPA: do not ask again (Auth would)
+		}
 		return nil, err
 	}
+	c.capaDone = true
 	var lines []string
 	err := c.readLines("CAPA", 1000, func(l []byte) error {
 		lines = append(lines, string(l))
@@ -624,6 +641,7 @@ func (c *Client) StartTLS(ctx context.Context) error {
 	c.br.Reset(c.conn)
 	c.bw.Reset(c.conn)
 	c.caps = nil
+	c.capaDone = false
 	return nil
 }
 
@@ -780,9 +798,14 @@ func (c *Client) Noop(ctx context.Context) error {
 	return err
 }
 
-// UTF8 issues UTF8 (RFC 6856 §2), allowed only before authentication when the server advertises it.
+// UTF8 issues UTF8 (RFC 6856 §2) when the server advertises it. Listing sends it by itself, pipelined
+// with LIST and UIDL, so that a server such as Courier hands out messages with 8-bit headers as they
+// are stored instead of down-converting them.
 func (c *Client) UTF8(ctx context.Context) error {
 	_, err := c.simple(ctx, "UTF8", "UTF8")
+	if err == nil {
+		c.utf8Sent = true
+	}
 	return err
 }
 

@@ -82,20 +82,27 @@ func (e *BatchError) Unwrap() error { return e.Refused[0].Err }
 // Listing returns every message's number, size and unique-id: LIST and UIDL, pipelined when the
 // server allows it. When the server refuses UIDL, the UIDs are empty and err is nil; check UIDs
 // before relying on them (keep mode cannot work without them).
+//
+// When the server advertises UTF8 (RFC 6856), UTF8 goes first in the same pipeline, so that the
+// messages are handed out as stored (Courier otherwise rewrites messages with 8-bit headers); a
+// refusal of UTF8 is ignored.
 func (c *Client) Listing(ctx context.Context) ([]MessageInfo, error) {
-	if c.listingQueued && c.broken == nil {
-		stop := context.AfterFunc(ctx, func() { c.tc.abort(context.Cause(ctx)) })
-		defer stop()
-		list, uidl, err := c.readQueuedListing()
-		if err != nil {
-			return nil, err
-		}
-		return c.mergeListing(list, uidl)
-	}
 	var list, uidl []MessageInfo
 	var listErr, uidlErr error
-	// Refusals are noted, not returned, so that both replies are always read.
-	err := c.pipeline(ctx, "LIST", []string{"LIST", "UIDL"}, false, func(i int, _ io.Reader, err error) error {
+	cmds := []string{"LIST", "UIDL"}
+	utf8 := c.caps != nil && c.caps.UTF8 && !c.utf8Sent
+	if utf8 {
+		cmds = []string{"UTF8", "LIST", "UIDL"}
+	}
+	// Refusals are noted, not returned, so that every reply is always read.
+	err := c.pipeline(ctx, "LIST", cmds, false, func(i int, _ io.Reader, err error) error {
+		if utf8 {
+			if i == 0 {
+				c.utf8Sent = err == nil
+				return nil
+			}
+			i--
+		}
 		switch {
 		case i == 0 && err != nil:
 			listErr = err
@@ -123,60 +130,6 @@ func (c *Client) Listing(ctx context.Context) ([]MessageInfo, error) {
 		uidl = nil
 	}
 	return c.mergeListing(list, uidl)
-}
-
-// PipelineListingAfterAuth asks Auth to send LIST and UIDL right behind the last message of the login
-// when that is safe: the server advertises PIPELINING, and the login's last message is known to be
-// final (PASS, PLAIN with an initial response, SCRAM's last response). The next Listing then only
-// reads their replies, saving a round trip; any other command reads them out of the way first.
-func (c *Client) PipelineListingAfterAuth() { c.queueListing = true }
-
-// queueListingNow writes LIST and UIDL behind what is buffered, if requested and allowed.
-func (c *Client) queueListingNow() {
-	if !c.queueListing || c.listingQueued || c.caps == nil || !c.caps.Pipelining {
-		return
-	}
-	c.trace("C: LIST")
-	c.trace("C: UIDL")
-	c.bw.WriteString("LIST\r\nUIDL\r\n")
-	c.listingQueued = true
-}
-
-// sendThenQueue is send with LIST and UIDL queued behind the line (see PipelineListingAfterAuth).
-func (c *Client) sendThenQueue(cmd, line, shown string) error {
-	if c.opts.Trace != nil {
-		c.trace("C: %s", shown)
-	}
-	c.bw.WriteString(line)
-	c.bw.WriteString("\r\n")
-	c.queueListingNow()
-	if err := c.bw.Flush(); err != nil {
-		return c.ioError(cmd, err)
-	}
-	return nil
-}
-
-// readQueuedListing reads the replies to a LIST and UIDL sent behind the login. A refused LIST is
-// returned as its *Error (after the UIDL reply is read too); a refused UIDL leaves uidl nil.
-func (c *Client) readQueuedListing() (list, uidl []MessageInfo, err error) {
-	c.listingQueued = false
-	var listErr error
-	if _, err := c.readOK("LIST"); err != nil {
-		if !isRefusal(err) {
-			return nil, nil, err
-		}
-		listErr = err
-	} else if list, err = c.readList(); err != nil {
-		return nil, nil, err
-	}
-	if _, err := c.readOK("UIDL"); err != nil {
-		if !isRefusal(err) {
-			return nil, nil, err
-		}
-	} else if uidl, err = c.readUidl(); err != nil {
-		return nil, nil, err
-	}
-	return list, uidl, listErr
 }
 
 // mergeListing merges LIST and UIDL replies by message number; uidl nil means no UIDs.

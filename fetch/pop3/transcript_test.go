@@ -77,7 +77,7 @@ func TestGreetingAndAPOP(t *testing.T) {
 	if got := c.Greeting(); got != "POP3 server ready <1896.697170952@dbc.mtview.ca.us>" {
 		t.Errorf("Greeting() = %q", got)
 	}
-	if err := c.Auth(context.Background(), Credentials{Username: "mrose", Secret: "tanstaaf", Mechanism: "apop"}); err != nil {
+	if err := c.Auth(context.Background(), Credentials{Username: "mrose", Secret: "tanstaaf", Mechanism: "apop", AllowPlaintext: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -145,6 +145,8 @@ func TestPlaintextAuthRefusedWithoutTLS(t *testing.T) {
 	}
 }
 
+// TestAutoPrefersChallengeResponseWithoutTLS: allowed to authenticate without TLS, auto still
+// prefers a mechanism that does not send the password.
 func TestAutoPrefersChallengeResponseWithoutTLS(t *testing.T) {
 	c, done, err := scripted(t, nil, "+OK hi", []step{
 		{"CAPA", "+OK\nUSER\nSASL PLAIN CRAM-MD5\n."},
@@ -155,11 +157,54 @@ func TestAutoPrefersChallengeResponseWithoutTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Auth(context.Background(), Credentials{Username: "tim", Secret: "tanstaaftanstaaf"}); err != nil {
+	if err := c.Auth(context.Background(), Credentials{Username: "tim", Secret: "tanstaaftanstaaf", AllowPlaintext: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNoDigestsInClear: APOP and CRAM-MD5 digests can be cracked offline; without TLS and without
+// AllowPlaintext neither auto nor an explicit choice sends them.
+func TestNoDigestsInClear(t *testing.T) {
+	c, done, err := scripted(t, nil, "+OK hi <1.2@example.org>", []step{
+		{"CAPA", "+OK\nSASL CRAM-MD5\n."},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Capa(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, mech := range []string{"auto", "apop", "cram-md5"} {
+		err := c.Auth(context.Background(), Credentials{Username: "u", Secret: "p", Mechanism: mech})
+		if !errors.Is(err, ErrPlaintextAuth) {
+			t.Errorf("%s over plaintext: err = %v, want ErrPlaintextAuth", mech, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAPOPTimestamp(t *testing.T) {
+	for _, tt := range []struct{ greeting, want string }{
+		{"POP3 server ready <1896.697170952@dbc.mtview.ca.us>", "<1896.697170952@dbc.mtview.ca.us>"},
+		{"ready <a@b> and <c@d>", "<a@b>"},
+		{"ready", ""},
+		{"ready <no-at-sign>", ""},
+		{"ready <@b>", ""},
+		{"ready <a@>", ""},
+		{"ready <a b@c>", ""},
+		{"ready <a\x1b[2J@c>", ""},
+		{"ready <a\xc3\xa9@c>", ""},
+		{"ready <unterminated@x", ""},
+		{"ready <" + strings.Repeat("x", 300) + "@y>", ""},
+	} {
+		if got := apopTimestamp(tt.greeting); got != tt.want {
+			t.Errorf("apopTimestamp(%q) = %q, want %q", tt.greeting, got, tt.want)
+		}
 	}
 }
 
@@ -334,14 +379,14 @@ func TestRetrStreamsAndNextCommandDrains(t *testing.T) {
 	}
 }
 
-func TestListingPipelinedBehindLogin(t *testing.T) {
+func TestListingWaitsForLoginReply(t *testing.T) {
 	c, done, err := scripted(t, nil, "+OK hi", []step{
 		{"CAPA", "+OK\nUSER\nPIPELINING\nUIDL\n."},
-		// One flush: USER, PASS, then LIST and UIDL behind them.
+		// USER and PASS in one flush; LIST and UIDL only after PASS's reply.
 		{"USER alice", ""},
-		{"PASS pw", ""},
+		{"PASS pw", "+OK\n+OK logged in"},
 		{"LIST", ""},
-		{"UIDL", "+OK\n+OK logged in\n+OK\n1 10\n2 20\n.\n+OK\n1 u1\n2 u2\n."},
+		{"UIDL", "+OK\n1 10\n2 20\n.\n+OK\n1 u1\n2 u2\n."},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +395,6 @@ func TestListingPipelinedBehindLogin(t *testing.T) {
 	if _, err := c.Capa(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c.PipelineListingAfterAuth()
 	if err := c.Auth(ctx, Credentials{Username: "alice", Secret: "pw", Mechanism: "user", AllowPlaintext: true}); err != nil {
 		t.Fatal(err)
 	}

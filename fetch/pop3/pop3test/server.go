@@ -82,6 +82,14 @@ type Options struct {
 	NoUSER bool
 	// NoAPOP removes the APOP timestamp from the greeting and disables APOP.
 	NoAPOP bool
+	// APOPNoSecret keeps the APOP timestamp in the greeting but refuses every APOP with
+	// an [AUTH] refusal, like GNU mailutils' pop3d for users without an APOP secret.
+	APOPNoSecret bool
+	// LoginHandoff behaves like Courier's pop3login, which authenticates and then execs pop3d: at a
+	// successful login, whatever the client sent behind its last login command before the final reply
+	// is lost. A client that pipelines commands across the login then waits for replies that never
+	// come.
+	LoginHandoff bool
 	// NoSTLS removes the STLS capability and refuses the command even in
 	// STLS mode, as a STARTTLS-stripping attacker would.
 	NoSTLS bool

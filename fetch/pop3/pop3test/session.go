@@ -478,6 +478,10 @@ func (s *session) authFailed() {
 
 // login enters the TRANSACTION state.
 func (s *session) login() {
+	if s.srv.opts.LoginHandoff {
+		// The login process exits here; what it had read but not used dies with it.
+		s.br.Discard(s.br.Buffered())
+	}
 	s.state = transaction
 	snap := s.srv.snapshot()
 	s.msgs = make([]sessMsg, len(snap))
@@ -501,7 +505,7 @@ func (s *session) pass(password string) {
 
 func (s *session) apop(user, digest string) {
 	sum := md5.Sum([]byte(s.timestamp + s.srv.opts.Password))
-	if s.timestamp == "" || user != s.srv.opts.User || !strings.EqualFold(digest, hex.EncodeToString(sum[:])) {
+	if s.timestamp == "" || s.srv.opts.APOPNoSecret || user != s.srv.opts.User || !strings.EqualFold(digest, hex.EncodeToString(sum[:])) {
 		s.authFailed()
 		return
 	}
