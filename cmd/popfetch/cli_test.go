@@ -343,3 +343,20 @@ printf 'real-secret\n' | "$POPFETCH" --config "$CFG" password set work
 		t.Errorf("output shows the secret:\n%s", out)
 	}
 }
+
+// TestNoTestingInBinary: the shipped binary does not link package testing (popfetch demo uses the
+// pop3test server, which must not pull it in).
+func TestNoTestingInBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" || strings.HasPrefix(pkg, "testing/") {
+			t.Errorf("cmd/popfetch links %s", pkg)
+		}
+	}
+}

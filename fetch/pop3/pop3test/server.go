@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/xdg-go/scram"
@@ -252,10 +251,19 @@ type stored struct {
 	id   int
 }
 
+// TB is the part of testing.TB that NewServer uses. It is declared here so
+// that the package does not import testing: `popfetch demo` links the server,
+// and a shipped binary should not carry package testing.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // NewServer starts a server on 127.0.0.1:0 with opts (nil means defaults)
 // and registers Close with t.Cleanup. It calls t.Fatal if the server cannot
 // start.
-func NewServer(t testing.TB, opts *Options) *Server {
+func NewServer(t TB, opts *Options) *Server {
 	t.Helper()
 	s, err := Start(opts)
 	if err != nil {
