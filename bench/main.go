@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures popfetch side by side with mpop and fetchmail against a private Dovecot.
 //
 //	go run ./bench [-runs N] [-scenario a,b,...] [-big] [-huge] [-out FILE]

@@ -55,11 +55,12 @@ func listCommand(stdin io.Reader) *cli.Command {
 	}
 }
 
-func runList(ctx context.Context, o inspectOptions) error {
+func runList(ctx context.Context, o inspectOptions) (err error) {
 	cfg, a, err := oneAccount(o.globalOptions, o.account)
 	if err != nil {
 		return err
 	}
+	defer func() { err = forAccount(a.Name, err) }()
 	// The state is read under the account's lock (opening it may repair a torn record). When a sync
 	// holds the lock, list does not wait: it shows "?" for what popfetch has.
 	seen := func(string) string { return "?" }
@@ -132,11 +133,12 @@ func catCommand(stdin io.Reader) *cli.Command {
 	}
 }
 
-func runCat(ctx context.Context, o inspectOptions) error {
+func runCat(ctx context.Context, o inspectOptions) (err error) {
 	_, a, err := oneAccount(o.globalOptions, o.account)
 	if err != nil {
 		return err
 	}
+	defer func() { err = forAccount(a.Name, err) }()
 	c, _, err := fetch.Connect(ctx, fetchAccount(o.globalOptions, a))
 	if err != nil {
 		return err
@@ -209,11 +211,12 @@ type tlsInfo struct {
 }
 
 // runServerinfo connects without logging in: no password is needed to see what a server offers.
-func runServerinfo(ctx context.Context, o inspectOptions) error {
+func runServerinfo(ctx context.Context, o inspectOptions) (err error) {
 	_, a, err := oneAccount(o.globalOptions, o.account)
 	if err != nil {
 		return err
 	}
+	defer func() { err = forAccount(a.Name, err) }()
 	acct := fetchAccount(o.globalOptions, a)
 	c, err := pop3.Dial(ctx, acct.Addr, acct.TLS, &acct.Options)
 	if err != nil {

@@ -44,11 +44,12 @@ type oauth2Options struct {
 	timeout time.Duration
 }
 
-func runOAuth2Login(ctx context.Context, o oauth2Options) error {
+func runOAuth2Login(ctx context.Context, o oauth2Options) (err error) {
 	cfg, a, err := oneAccount(o.globalOptions, o.account)
 	if err != nil {
 		return err
 	}
+	defer func() { err = forAccount(a.Name, err) }()
 	if a.OAuth2 == nil {
 		return withCode(exitConfig, fmt.Errorf("account %q has no oauth2: profile in %s; add e.g. oauth2: {provider: google, client_id: …} (see the README's OAuth2 section)",
 			a.Name, cfg.Path))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -40,11 +41,11 @@ type globalOptions struct {
 
 func globalsFrom(c *cli.Context, stdin io.Reader) *globalOptions {
 	return &globalOptions{
-		configPath: c.String("config"),
-		verbose:    c.Bool("verbose"),
-		quiet:      c.Bool("quiet"),
-		json:       c.Bool("json"),
-		trace:      c.Bool("trace"),
+		configPath: globalString(c, "config"),
+		verbose:    globalBool(c, "verbose"),
+		quiet:      globalBool(c, "quiet"),
+		json:       globalBool(c, "json"),
+		trace:      globalBool(c, "trace"),
 		stdin:      stdin,
 		stdout:     c.App.Writer,
 		stderr:     c.App.ErrWriter,
@@ -52,6 +53,59 @@ func globalsFrom(c *cli.Context, stdin io.Reader) *globalOptions {
 		stderrTerm: terminalFile(c.App.Metadata["stderr"]),
 		abort:      metaContext(c.App.Metadata["abort"]),
 	}
+}
+
+// globalFlags are the flags every command accepts, before or after its name (`popfetch -v sync` and
+// `popfetch sync -v` mean the same). A new set each call: urfave/cli records in a flag whether it was
+// set, so commands must not share flag values. Only the application's own set (root) reads the
+// environment, so that POPFETCH_CONFIG cannot pose as a --config given after the command.
+func globalFlags(root bool) []cli.Flag {
+	var env []string
+	if root {
+		env = []string{"POPFETCH_CONFIG"}
+	}
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: env,
+			Usage: "configuration file (default $XDG_CONFIG_HOME/popfetch/config.yaml)"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say more on stderr"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "say only errors"},
+		&cli.BoolFlag{Name: "json", Usage: "machine-readable output on stdout"},
+		&cli.BoolFlag{Name: "trace", Usage: "show the protocol dialogue on stderr (secrets redacted)"},
+	}
+}
+
+// setLocally returns the innermost context of c's lineage where the flag name was given on the
+// command line, or nil. (urfave/cli's own lookup stops at the innermost command that defines the
+// flag, set or not, which would hide `popfetch -v sync` behind sync's own -v.)
+func setLocally(c *cli.Context, name string) *cli.Context {
+	for _, ctx := range c.Lineage() {
+		if ctx.Command == nil && ctx.App == nil {
+			continue
+		}
+		for _, n := range ctx.LocalFlagNames() {
+			if n == name {
+				return ctx
+			}
+		}
+	}
+	return nil
+}
+
+// globalBool is a global flag's value wherever on the command line it was given.
+func globalBool(c *cli.Context, name string) bool {
+	if ctx := setLocally(c, name); ctx != nil {
+		return ctx.Bool(name)
+	}
+	return c.Bool(name)
+}
+
+// globalString is globalBool for a string flag (its environment variable applies when it was not
+// given).
+func globalString(c *cli.Context, name string) string {
+	if ctx := setLocally(c, name); ctx != nil {
+		return ctx.String(name)
+	}
+	return c.String(name)
 }
 
 func metaContext(v any) context.Context {
@@ -133,41 +187,140 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:        true,
 		EnableBashCompletion:   true,
 		UseShortOptionHandling: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"POPFETCH_CONFIG"},
-				Usage: "configuration file (default $XDG_CONFIG_HOME/popfetch/config.yaml)"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say more on stderr"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "say only errors"},
-			&cli.BoolFlag{Name: "json", Usage: "machine-readable summary on stdout"},
-			&cli.BoolFlag{Name: "trace", Usage: "show the protocol dialogue on stderr (secrets redacted)"},
-		},
+		Flags: append(globalFlags(true),
+			&cli.BoolFlag{Name: "version", Usage: "print the version and exit (like popfetch version)"}),
 		Commands: commands(stdin),
+		Action:   rootAction,
 	}
 	app.CustomAppHelpTemplate = cli.AppHelpTemplate + "\n" + environmentHelp + "\n" + exitStatusHelp()
 	// A flag the parser rejects is a usage error (64), said in one line on stderr: without this,
 	// urfave/cli prints the help on stdout (which carries data only) and run would exit 70.
-	usageError := func(_ *cli.Context, err error, _ bool) error {
-		return withCode(exitUsage, fmt.Errorf("%w (see --help)", err))
+	usageError := func(c *cli.Context, err error, _ bool) error {
+		return withCode(exitUsage, fmt.Errorf("%w%s (see --help)", err, flagSuggestion(c, err)))
 	}
 	app.OnUsageError = usageError
-	var setUsage func([]*cli.Command)
-	setUsage = func(cmds []*cli.Command) {
+	var setUp func([]*cli.Command)
+	setUp = func(cmds []*cli.Command) {
 		for _, c := range cmds {
 			if c.OnUsageError == nil {
 				c.OnUsageError = usageError
 			}
-			setUsage(c.Subcommands)
+			c.Flags = append(c.Flags, globalFlags(false)...)
+			if len(c.Subcommands) > 0 && c.Action == nil {
+				c.Action = unknownSubcommand
+			}
+			setUp(c.Subcommands)
 		}
 	}
-	setUsage(app.Commands)
+	setUp(app.Commands)
 	return app
+}
+
+// rootAction runs for `popfetch` without a command: --version, an unknown command (exit 64, with the
+// nearest command name), or the help.
+func rootAction(c *cli.Context) error {
+	if c.Bool("version") {
+		return writeVersion(c.App.Writer, globalBool(c, "json"))
+	}
+	if c.NArg() > 0 {
+		return unknownCommand(c.App.Commands, c.Args().First(), "popfetch")
+	}
+	return cli.ShowAppHelp(c)
+}
+
+// unknownSubcommand is the action of a command that has subcommands, run when none was named.
+func unknownSubcommand(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return unknownCommand(c.Command.Subcommands, c.Args().First(), "popfetch "+c.Command.Name)
+	}
+	return cli.ShowSubcommandHelp(c)
+}
+
+func unknownCommand(cmds []*cli.Command, name, prefix string) error {
+	var names []string
+	for _, c := range cmds {
+		names = append(names, c.Names()...)
+	}
+	hint := ""
+	if s := nearest(name, names); s != "" {
+		hint = fmt.Sprintf("; did you mean %q?", s)
+	}
+	return withCode(exitUsage, fmt.Errorf("unknown command %q%s (see %s --help)", name, hint, prefix))
+}
+
+// flagSuggestion returns "; did you mean --x?" for an unknown flag, or "".
+func flagSuggestion(c *cli.Context, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: ")
+	if !ok {
+		return ""
+	}
+	flags := c.App.Flags
+	if c.Command != nil && c.Command.Name != "" {
+		flags = c.Command.Flags
+	}
+	var names []string
+	for _, f := range flags {
+		names = append(names, f.Names()...)
+	}
+	s := nearest(strings.TrimLeft(name, "-"), names)
+	switch {
+	case s == "":
+		return ""
+	case len(s) == 1:
+		return fmt.Sprintf("; did you mean -%s?", s)
+	}
+	return fmt.Sprintf("; did you mean --%s?", s)
+}
+
+// nearest returns the candidate closest to s, if it is close enough to be a typo (at most a third of
+// the longer word, and at least one edit; s of at least three letters), else "".
+func nearest(s string, candidates []string) string {
+	if len(s) < 3 {
+		return ""
+	}
+	best, bestD := "", 0
+	for _, c := range candidates {
+		d := editDistance(s, c)
+		limit := max(1, max(len(s), len(c))/3)
+		if d <= limit && (best == "" || d < bestD) {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b (bytes): insertions, deletions,
+// substitutions and transpositions of neighbours each count one.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // commands lists every command, one file each (cmd_*.go).
 func commands(stdin io.Reader) []*cli.Command {
 	return []*cli.Command{syncCommand(stdin), checkCommand(stdin), listCommand(stdin), catCommand(stdin),
 		serverinfoCommand(stdin), demoCommand(stdin), initCommand(stdin), configCommand(stdin), passwordCommand(stdin),
-		stateCommand(stdin), completionCommand(stdin), manCommand(stdin), daemonCommand(stdin), oauth2Command(stdin)}
+		stateCommand(stdin), completionCommand(stdin), manCommand(stdin), daemonCommand(stdin), oauth2Command(stdin),
+		versionCommand()}
 }
 
 // lockedWriter serialises writes, so that lines written by concurrent goroutines do not interleave.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/popfetch/popfetch/fetch/pop3"
 )
@@ -27,4 +28,23 @@ func sortedKeys[V any](m map[string]V) []string {
 func isRefusal(err error) bool {
 	var perr *pop3.Error
 	return errors.As(err, &perr)
+}
+
+// accountError names the account an error belongs to, so that every error line reads
+// "popfetch: ACCOUNT: …" whatever the command. Its code is that of Err.
+type accountError struct {
+	Account string
+	Err     error
+}
+
+func (e *accountError) Error() string { return e.Account + ": " + e.Err.Error() }
+func (e *accountError) Unwrap() error { return e.Err }
+
+// forAccount wraps err (unless nil, or already naming the account) in an *accountError.
+func forAccount(name string, err error) error {
+	var ae *accountError
+	if err == nil || errors.As(err, &ae) || strings.HasPrefix(err.Error(), name+": ") {
+		return err
+	}
+	return &accountError{Account: name, Err: err}
 }
