@@ -7,10 +7,11 @@ import (
 	"sort"
 
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(jsonWriter{w})
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
@@ -27,4 +28,16 @@ func sortedKeys[V any](m map[string]V) []string {
 func isRefusal(err error) bool {
 	var perr *pop3.Error
 	return errors.As(err, &perr)
+}
+
+// jsonWriter passes encoding/json output on with the characters a terminal would obey that the
+// encoder leaves raw (DEL, C1 controls, bidi formatting) written as \u escapes: still valid JSON, with
+// the same values (termsafe.JSON). The encoder writes each value in one Write.
+type jsonWriter struct{ w io.Writer }
+
+func (j jsonWriter) Write(b []byte) (int, error) {
+	if _, err := j.w.Write(termsafe.JSON(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
