@@ -378,6 +378,37 @@ func TestRelHardeningEscapeDaemonLog(t *testing.T) {
 		"escaped, one line per event (a CR/LF in server text cannot forge a log line)", "-", 0, 0)
 }
 
+// TestRelHardeningEscapeInit: `init` probing a server that advertises a SASL mechanism with the escapes
+// and one whose certificate names hold them (a host mismatch): its report shows both escaped, and the
+// profile it prints (whose comment quotes the capabilities) holds no control character and loads.
+func TestRelHardeningEscapeInit(t *testing.T) {
+	relTrack(t)
+	t.Parallel()
+	pki := initNewPKI(t)
+	s := pki.server(t, pop3test.ImplicitTLS, pop3test.Options{SASL: []string{"PLAIN", "X" + relEscPayload + "\u009b2J"}},
+		"pop3s-host.example.test")
+	st := pki.server(t, pop3test.STLS, pop3test.Options{}, "san"+relEscPayload+".test")
+	dnsAddr := initDNS(t,
+		"_pop3s._tcp.example.test. 60 IN SRV 10 1 "+initPort(s)+" pop3s-host.example.test.",
+		"_pop3._tcp.example.test. 60 IN SRV 0 1 "+initPort(st)+" stls-host.example.test.",
+		"pop3s-host.example.test. 60 IN A 127.0.0.1",
+		"stls-host.example.test. 60 IN A 127.0.0.1")
+	res := popfetch(t, "", []string{"XDG_CONFIG_HOME=" + t.TempDir()}, "init", "--email", "alice@example.test",
+		"--dns-server", dnsAddr, "--ca-file", pki.caFile, "--dry-run")
+	r := relResult{code: res.code, stdout: res.stdout, stderr: res.stderr}
+	if r.code != 0 {
+		t.Fatalf("init: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	mech := `X\x1b]0;PWNED\x07\x1b[2J\u009b2J` // as the server (upper case) lists it, escaped
+	relEscAssert(t, "init", r, "stderr", "san"+relEscShown+".test", mech)
+	relEscAssert(t, "init", r, "stdout", mech)
+	if a := initLoad(t, r.stdout).Account("example"); a == nil || a.Host != "pop3s-host.example.test" {
+		t.Errorf("profile:\n%s", r.stdout)
+	}
+	relRecord("hardening", "`init` probing servers with terminal escapes in CAPA (SASL) and certificate names (issue 12.1)",
+		"its report shows them escaped; the profile's comment quotes them escaped and the file loads", 0, 0, 0)
+}
+
 // relEscSyslog records what the daemon sends to syslog.
 type relEscSyslog struct{ lines []string }
 
