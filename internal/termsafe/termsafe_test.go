@@ -124,3 +124,20 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkString(b *testing.B) {
+	clean := "pop3: server refused PASS: -ERR [AUTH] invalid user name or password"
+	dirty := "x509: certificate is valid for san\x1b]0;pwned\x07\x1b[2J.test, \u009b2J \x9b, not localhost"
+	b.Run("clean", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			String(clean)
+		}
+	})
+	b.Run("escapes", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			String(dirty)
+		}
+	})
+}
