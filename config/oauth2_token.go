@@ -17,8 +17,11 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
+
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 // OAuth2 errors, wrapped (errors.Is) by *OAuth2Error.
@@ -348,7 +351,7 @@ func keyringReason(err error) string {
 func tokenError(what string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		desc := re.ErrorCode
+		desc := termsafe.String(re.ErrorCode)
 		if d := firstLine(re.ErrorDescription); d != "" {
 			desc += ": " + d
 		}
@@ -378,14 +381,18 @@ func tokenError(what string, err error) error {
 }
 
 // firstLine returns the first line of s, at most 300 bytes (Microsoft's descriptions carry trace IDs
-// and timestamps on further lines).
+// and timestamps on further lines), terminal-safe: it is the authorization server's text.
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	s = strings.TrimSpace(s)
 	if len(s) > 300 {
-		s = s[:300] + "…"
+		n := 300
+		for n > 300-utf8.UTFMax && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "…"
 	}
-	return s
+	return termsafe.String(s)
 }
 
 // OAuth2LoginOptions is what OAuth2Login may use besides the profile. A nil *OAuth2LoginOptions is
@@ -544,7 +551,7 @@ func (a *Account) codeLogin(ctx context.Context, conf *oauth2.Config, prompt fun
 		var ans answer
 		switch {
 		case q.Get("error") != "":
-			desc := q.Get("error")
+			desc := termsafe.String(q.Get("error"))
 			if d := firstLine(q.Get("error_description")); d != "" {
 				desc += ": " + d
 			}
@@ -597,7 +604,8 @@ func (a *Account) deviceLogin(ctx context.Context, conf *oauth2.Config, prompt f
 	if err != nil {
 		return nil, tokenError("requesting a device code", err)
 	}
-	prompt(da.VerificationURI, da.UserCode)
+	// Both come from the authorization server: shown (by any prompt) only terminal-safe.
+	prompt(termsafe.String(da.VerificationURI), termsafe.String(da.UserCode))
 	tok, err := conf.DeviceAccessToken(hctx, da)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 // MDAOptions configure an MDA destination. The zero value is valid.
@@ -301,12 +304,18 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// String returns the kept output on one line.
+// String returns the kept output on one line, terminal-safe.
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := strings.TrimSpace(strings.ToValidUTF8(string(t.buf), "?"))
+	b := t.buf
+	for t.cut && len(b) > 0 && !utf8.RuneStart(b[0]) {
+		b = b[1:] // the cut fell inside a character
+	}
+	s := strings.TrimSpace(string(b))
 	s = strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+	// The output often echoes the message's headers: a sender can put terminal escapes in it.
+	s = termsafe.String(s)
 	if t.cut && s != "" {
 		s = "..." + s
 	}

@@ -160,7 +160,7 @@ func printConfigJSON(w io.Writer, cfg *config.Config) error {
 	for _, a := range cfg.Accounts {
 		out.Accounts = append(out.Accounts, viewOf(a))
 	}
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(jsonWriter{w})
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/internal/termsafe"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -87,6 +88,7 @@ type daemonLog struct {
 }
 
 func (l *daemonLog) line(isErr bool, text string) {
+	text = termsafe.String(text) // one line, terminal-safe, on stderr and in syslog alike
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.sys != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 // initOptions are the flags of `popfetch init`.
@@ -240,8 +241,10 @@ func runInit(ctx context.Context, o initOptions) error {
 	}
 	p.host, p.port, p.tls = choice.host, choice.port, initModeName(choice.mode)
 	if found {
-		p.comments = append(p.comments, fmt.Sprintf("found by popfetch init on %s (%s): %s", time.Now().Format(time.DateOnly),
-			choice.source, initCapsSummary(choice)))
+		// The summary quotes the server (SASL mechanisms): escaped, it cannot end the YAML comment or
+		// put a control character (which YAML refuses) in the file.
+		p.comments = append(p.comments, termsafe.String(fmt.Sprintf("found by popfetch init on %s (%s): %s",
+			time.Now().Format(time.DateOnly), choice.source, initCapsSummary(choice))))
 	}
 	say("popfetch: using %s (%s)", choice.addr(), initModeLabel(choice.mode))
 	initNotes(o, choice, p, domain)

@@ -16,6 +16,7 @@ import (
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/termsafe"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -109,7 +110,7 @@ func runList(ctx context.Context, o inspectOptions) (err error) {
 	}
 	for _, m := range listing {
 		have := seen(m.UID)
-		uid := m.UID
+		uid := termsafe.String(m.UID) // RFC 1939 says 0x21-0x7E; servers send what they like
 		if uid == "" {
 			uid = "-"
 		}
@@ -153,7 +154,8 @@ func runCat(ctx context.Context, o inspectOptions) (err error) {
 		}
 		num = 0
 		for _, m := range listing {
-			if m.UID == o.message {
+			// The UIDL as the server sent it, or as `list` shows it (escaped when it holds controls).
+			if m.UID == o.message || (num == 0 && termsafe.String(m.UID) == o.message) {
 				num = m.Number
 			}
 		}
@@ -242,13 +244,20 @@ func runServerinfo(ctx context.Context, o inspectOptions) (err error) {
 	if o.json {
 		return writeJSON(o.stdout, info)
 	}
+	// Greeting, certificate names and capabilities are the server's words: each is printed through
+	// termsafe.String (one line, nothing a terminal would obey).
 	w := o.stdout
-	fmt.Fprintf(w, "Account:      %s\nAddress:      %s (%s)\nGreeting:     %s\n", info.Account, info.Address, info.TLSMode, info.Greeting)
+	esc := termsafe.String
+	fmt.Fprintf(w, "Account:      %s\nAddress:      %s (%s)\nGreeting:     %s\n", info.Account, info.Address, info.TLSMode, esc(info.Greeting))
 	if info.TLS != nil {
 		t := info.TLS
-		fmt.Fprintf(w, "TLS:          %s, %s\nSubject:      %s\nIssuer:       %s\n", t.Version, t.Cipher, t.Subject, t.Issuer)
+		fmt.Fprintf(w, "TLS:          %s, %s\nSubject:      %s\nIssuer:       %s\n", t.Version, t.Cipher, esc(t.Subject), esc(t.Issuer))
 		if len(t.DNSNames) > 0 {
-			fmt.Fprintf(w, "Names:        %s\n", strings.Join(t.DNSNames, ", "))
+			names := make([]string, len(t.DNSNames))
+			for i, n := range t.DNSNames {
+				names[i] = esc(n)
+			}
+			fmt.Fprintf(w, "Names:        %s\n", strings.Join(names, ", "))
 		}
 		fmt.Fprintf(w, "Valid:        %s to %s\nFingerprint:  %s\n", t.NotBefore.Format(time.RFC3339), t.NotAfter.Format(time.RFC3339), t.Fingerprint)
 	} else {
@@ -259,7 +268,7 @@ func runServerinfo(ctx context.Context, o inspectOptions) (err error) {
 	} else {
 		fmt.Fprintf(w, "Capabilities:\n")
 		for _, k := range sortedKeys(info.Capabilities) {
-			fmt.Fprintf(w, "  %s\n", strings.TrimSpace(k+" "+strings.Join(info.Capabilities[k], " ")))
+			fmt.Fprintf(w, "  %s\n", esc(strings.TrimSpace(k+" "+strings.Join(info.Capabilities[k], " "))))
 		}
 	}
 	return nil

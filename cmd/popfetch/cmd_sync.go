@@ -12,6 +12,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/internal/termsafe"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -274,12 +275,12 @@ func printPlan(w io.Writer, res fetch.Result) {
 		if it.Delete {
 			action = "retrieve, delete"
 		}
-		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, action, it.Number, it.UID, it.Size, it.Reason)
+		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, action, it.Number, termsafe.String(it.UID), it.Size, it.Reason)
 	}
 	for _, it := range res.Plan.Delete {
-		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, "delete", it.Number, it.UID, it.Size, it.Reason)
+		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, "delete", it.Number, termsafe.String(it.UID), it.Size, it.Reason)
 	}
 	for _, it := range res.Plan.Skip {
-		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, "leave", it.Number, it.UID, it.Size, it.Reason)
+		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, "leave", it.Number, termsafe.String(it.UID), it.Size, it.Reason)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 // This file is the server discovery of `popfetch init`: the DNS SRV records of RFC 6186, then the
@@ -392,7 +393,7 @@ func initDescribeErr(err error, timeout time.Duration) string {
 	case errors.Is(err, pop3.ErrSTLSUnavailable):
 		return "the server does not offer STLS (or it was stripped on the way): not usable with tls: starttls"
 	case errors.As(err, &tlsErr):
-		msg := "TLS failed: " + tlsErr.Err.Error()
+		msg := "TLS failed: " + termsafe.String(tlsErr.Err.Error()) // it can quote the certificate
 		var unknown x509.UnknownAuthorityError
 		if errors.As(err, &unknown) {
 			msg += " (a private CA? pass --ca-file FILE)"

@@ -15,6 +15,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 func main() {
@@ -170,12 +172,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if code == exitOK || code == exitNoMail || errors.Is(err, errReported) {
 		return code
 	}
-	fmt.Fprintf(stderr, "popfetch: %v\n", err)
+	fmt.Fprintf(stderr, "popfetch: %s\n", termsafe.Text(err.Error()))
 	return code
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
-	stderr = &lockedWriter{w: stderr} // accounts synced in parallel share it
+	// Accounts synced in parallel share stderr: lockedWriter keeps their lines whole. Everything written
+	// there is for people, and much of it quotes servers, messages and MDAs: termsafe escapes what a
+	// terminal would obey (line feeds stay), whichever command wrote it. (The progress bars draw on
+	// the terminal itself, not through this writer.)
+	stderr = &lockedWriter{w: termsafe.NewWriter(stderr)}
 	app := &cli.App{
 		Name:      "popfetch",
 		Usage:     "fetch mail from POP3 servers, durably and exactly once",

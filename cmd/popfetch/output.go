@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 // reporter is the one place sync-like commands write for people (stderr) and machines (--json on
@@ -34,7 +35,7 @@ func newReporter(g *globalOptions) *reporter {
 		r.progress = mpb.New(mpb.WithOutput(g.stderrTerm), mpb.WithWidth(32))
 	}
 	if g.json {
-		r.json = json.NewEncoder(g.stdout)
+		r.json = json.NewEncoder(jsonWriter{g.stdout})
 	}
 	return r
 }
@@ -50,7 +51,7 @@ func hasWidth(f *os.File) bool {
 
 // printf writes one line for people on stderr (above the progress bars when they are drawn).
 func (r *reporter) printf(format string, args ...any) {
-	line := fmt.Sprintf(format, args...)
+	line := termsafe.Text(fmt.Sprintf(format, args...))
 	if !strings.HasSuffix(line, "\n") {
 		line += "\n"
 	}

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 // TLSMode is how the connection is protected.
@@ -427,9 +429,12 @@ func (c *Client) trace(format string, args ...any) {
 	if c.opts.Trace == nil {
 		return
 	}
+	// Every line goes through termsafe: server lines (greeting, SASL challenges, listings) reach the
+	// terminal escaped, whatever the caller's Trace writer does.
+	line := termsafe.String(fmt.Sprintf(format, args...)) + "\n"
 	c.traceMu.Lock()
 	defer c.traceMu.Unlock()
-	fmt.Fprintf(c.opts.Trace, format+"\n", args...)
+	io.WriteString(c.opts.Trace, line)
 }
 
 // begin prepares for a command: it checks the connection, finishes the previous body, and ties ctx to

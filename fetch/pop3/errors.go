@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 // Error is a refusal from the server: a "-ERR" reply. Code is the RFC 2449 response code without
@@ -86,8 +89,10 @@ type TLSError struct {
 	Err  error
 }
 
+// Error says what TLS decided. The text of Err can quote the server's certificate (x509's
+// HostnameError lists its names, chosen by whoever is on the path): it is escaped and cut.
 func (e *TLSError) Error() string {
-	return fmt.Sprintf("pop3: TLS with %s failed: %v", e.Host, e.Err)
+	return fmt.Sprintf("pop3: TLS with %s failed: %s", e.Host, sanitizeN(e.Err.Error(), 500))
 }
 
 func (e *TLSError) Unwrap() error { return e.Err }
@@ -97,21 +102,21 @@ func protocolError(cmd, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrProtocol, cmd, fmt.Sprintf(format, args...))
 }
 
-// sanitize makes server text safe for one-line display: control characters become '?', and long text
-// is cut.
-func sanitize(s string) string {
-	const max = 200
+// sanitize makes server text safe for one-line display (termsafe.String: controls, C1 and invalid
+// UTF-8 escaped), and cuts long text.
+func sanitize(s string) string { return sanitizeN(s, 200) }
+
+// sanitizeN is sanitize with a limit of max bytes before escaping.
+func sanitizeN(s string, max int) string {
 	cut := false
 	if len(s) > max {
-		s, cut = s[:max], true
-	}
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
+		n := max
+		for n > max-utf8.UTFMax && !utf8.RuneStart(s[n]) {
+			n--
 		}
-		return r
-	}, s)
-	s = strings.ToValidUTF8(s, "?")
+		s, cut = s[:n], true
+	}
+	s = termsafe.String(s)
 	if cut {
 		s += "..."
 	}
