@@ -21,12 +21,15 @@ type UnsafeError struct {
 	Path    string // the file or directory concerned
 	What    string // "state directory", "configuration file", ...
 	Problem string // "is owned by uid 65534, not by you (uid 0)", ...
+	Why     string // "another user could change it", ...
 	Fix     string // a command or a sentence
 }
 
 func (e *UnsafeError) Error() string {
-	return fmt.Sprintf("%s %s %s: popfetch does not trust a path another user can change; %s", e.What, e.Path, e.Problem, e.Fix)
+	return fmt.Sprintf("%s %s %s: %s; %s", e.What, e.Path, e.Problem, e.Why, e.Fix)
 }
+
+const whyChange = "another user could change it, so popfetch refuses it (like ssh)"
 
 // ExitCode is 78 (EX_CONFIG).
 func (e *UnsafeError) ExitCode() int { return ExitConfig }

@@ -38,21 +38,21 @@ func CheckDir(dir, what string) error {
 		return err
 	}
 	if !fi.IsDir() {
-		return &UnsafeError{Path: abs, What: what, Problem: "is not a directory", Fix: "move it aside"}
+		return &UnsafeError{Path: abs, What: what, Why: "popfetch needs a directory there", Problem: "is not a directory", Fix: "move it aside"}
 	}
 	uid := os.Geteuid()
 	if li, err := os.Lstat(abs); err == nil && li.Mode()&fs.ModeSymlink != 0 {
 		if o := owner(li); o != uid && o != 0 {
-			return &UnsafeError{Path: abs, What: what, Problem: fmt.Sprintf("is a symbolic link owned by uid %d (neither you, uid %d, nor root)", o, uid),
+			return &UnsafeError{Path: abs, What: what, Why: whyChange, Problem: fmt.Sprintf("is a symbolic link owned by uid %d (neither you, uid %d, nor root)", o, uid),
 				Fix: "remove the link, or use a directory of your own"}
 		}
 	}
 	if owner(fi) != uid {
-		return &UnsafeError{Path: abs, What: what, Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", owner(fi), uid),
+		return &UnsafeError{Path: abs, What: what, Why: whyChange, Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", owner(fi), uid),
 			Fix: fmt.Sprintf("remove it (popfetch creates it, mode 0700) or use a directory of your own; if it is yours: chown %d %s && chmod 700 %s", uid, abs, abs)}
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return &UnsafeError{Path: abs, What: what, Problem: fmt.Sprintf("is writable by group or others (mode %04o)", fi.Mode().Perm()),
+		return &UnsafeError{Path: abs, What: what, Why: whyChange, Problem: fmt.Sprintf("is writable by group or others (mode %04o)", fi.Mode().Perm()),
 			Fix: fmt.Sprintf("chmod go-w %s (popfetch creates it 0700)", abs)}
 	}
 	if err := checkParents(abs, what, uid); err != nil {
@@ -72,12 +72,12 @@ func checkParents(path, what string, uid int) error {
 			return err
 		}
 		if o := owner(fi); o != uid && o != 0 {
-			return &UnsafeError{Path: path, What: what,
+			return &UnsafeError{Path: path, What: what, Why: whyChange,
 				Problem: fmt.Sprintf("is inside %s, which is owned by uid %d (neither you, uid %d, nor root)", p, o, uid),
 				Fix:     "use a directory in a tree only you (or root) control"}
 		}
 		if fi.IsDir() && fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
-			return &UnsafeError{Path: path, What: what,
+			return &UnsafeError{Path: path, What: what, Why: whyChange,
 				Problem: fmt.Sprintf("is inside %s, which group or others may write (mode %04o)", p, fi.Mode().Perm()),
 				Fix:     fmt.Sprintf("chmod go-w %s (or +t), or use a directory elsewhere", p)}
 		}
@@ -98,15 +98,15 @@ func CheckFile(f *os.File, path, what string, rootOK bool, forbid fs.FileMode) e
 	}
 	uid := os.Geteuid()
 	if o := owner(fi); o != uid && !(rootOK && o == 0) {
-		return &UnsafeError{Path: path, What: what, Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", o, uid),
+		return &UnsafeError{Path: path, What: what, Why: whyChange, Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", o, uid),
 			Fix: fmt.Sprintf("use a file of your own (cp it, or chown %d %s)", uid, path)}
 	}
 	if m := fi.Mode().Perm(); m&forbid != 0 {
-		who := "writable by group or others"
+		who, why := "writable by group or others", whyChange
 		if forbid&0o044 != 0 {
-			who = "accessible to group or others"
+			who, why = "accessible to group or others", "others could read the secret in it, so popfetch refuses it (like ssh)"
 		}
-		return &UnsafeError{Path: path, What: what, Problem: fmt.Sprintf("is %s (mode %04o)", who, m),
+		return &UnsafeError{Path: path, What: what, Why: why, Problem: fmt.Sprintf("is %s (mode %04o)", who, m),
 			Fix: fmt.Sprintf("chmod %s %s", chmodFix(forbid), path)}
 	}
 	return nil
@@ -132,10 +132,10 @@ func CheckOpened(f *os.File, path string) error {
 	case !fi.Mode().IsRegular():
 		return &fs.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
 	case ok && int(st.Uid) != os.Geteuid():
-		return &UnsafeError{Path: path, What: "file", Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", st.Uid, os.Geteuid()),
+		return &UnsafeError{Path: path, What: "file", Why: whyChange, Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", st.Uid, os.Geteuid()),
 			Fix: "remove it: popfetch creates it"}
 	case ok && st.Nlink > 1:
-		return &UnsafeError{Path: path, What: "file", Problem: fmt.Sprintf("has %d hard links", st.Nlink),
+		return &UnsafeError{Path: path, What: "file", Why: whyChange, Problem: fmt.Sprintf("has %d hard links", st.Nlink),
 			Fix: "remove it: popfetch creates it"}
 	}
 	return nil
