@@ -95,6 +95,7 @@ func TestStateDirOfAnotherUserRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(mine, 0o770)
+	os.Chown(mine, -1, gid) // a group of others (the user's private group would be harmless)
 	if _, err := Lock(mine, "acct", false); err == nil || !strings.Contains(err.Error(), "chmod go-w "+mine) {
 		t.Errorf("group-writable state directory: %v", err)
 	}

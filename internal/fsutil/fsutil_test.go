@@ -25,8 +25,20 @@ func TestCheckDir(t *testing.T) {
 	if err := CheckDir(link, "state directory"); err != nil {
 		t.Errorf("link to a good directory: %v", err)
 	}
-	// Group-writable: refused, with the fix.
+	// Group-writable: refused, with the fix; unless the group is the user's private group (the
+	// umask-002 convention of Debian and others).
 	os.Chmod(ok, 0o770)
+	if fi, _ := os.Stat(ok); privateGroup(fi) {
+		if err := CheckDir(ok, "state directory"); err != nil {
+			t.Errorf("group-writable for the user's private group: %v", err)
+		}
+		if os.Geteuid() != 0 {
+			t.Log("cannot give the directory a group of others")
+			os.Chmod(ok, 0o700)
+			return
+		}
+		os.Chown(ok, -1, 65534)
+	}
 	var ue *UnsafeError
 	if err := CheckDir(ok, "state directory"); !errors.As(err, &ue) || ue.ExitCode() != 78 ||
 		!strings.Contains(err.Error(), "chmod go-w "+ok) {
@@ -64,6 +76,12 @@ func TestCheckFile(t *testing.T) {
 	}
 	if err := CheckFile(f, p, "token file", false, 0o077); err == nil || !strings.Contains(err.Error(), "chmod go-rwx "+p) {
 		t.Errorf("0644 token file: %v", err)
+	}
+	os.Chmod(p, 0o660)
+	if fi, _ := os.Stat(p); privateGroup(fi) {
+		if err := CheckFile(f, p, "configuration file", true, 0o022); err != nil {
+			t.Errorf("0660, the user's private group: %v", err)
+		}
 	}
 	os.Chmod(p, 0o666)
 	if err := CheckFile(f, p, "configuration file", true, 0o022); err == nil || !strings.Contains(err.Error(), "chmod go-w "+p) {

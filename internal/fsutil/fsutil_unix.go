@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -23,7 +26,7 @@ func MkdirPrivate(dir, what string) error {
 }
 
 // CheckDir returns an *UnsafeError unless dir is a directory owned by the running user that neither
-// group nor others may write, below directories that are each owned by the user or root and not
+// group (unless it is the user's private group) nor others may write, below directories that are each owned by the user or root and not
 // writable by group or others unless sticky (like /tmp). Symbolic links on the way are followed, and
 // must be owned by the user or root themselves; the directories they lead to are checked too.
 // what names dir in the message ("state directory"). Other errors (dir missing) are returned as they
@@ -51,7 +54,7 @@ func CheckDir(dir, what string) error {
 		return &UnsafeError{Path: abs, What: what, Why: whyChange, Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", owner(fi), uid),
 			Fix: fmt.Sprintf("remove it (popfetch creates it, mode 0700) or use a directory of your own; if it is yours: chown %d %s && chmod 700 %s", uid, abs, abs)}
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
+	if othersMayWrite(fi) {
 		return &UnsafeError{Path: abs, What: what, Why: whyChange, Problem: fmt.Sprintf("is writable by group or others (mode %04o)", fi.Mode().Perm()),
 			Fix: fmt.Sprintf("chmod go-w %s (popfetch creates it 0700)", abs)}
 	}
@@ -76,7 +79,7 @@ func checkParents(path, what string, uid int) error {
 				Problem: fmt.Sprintf("is inside %s, which is owned by uid %d (neither you, uid %d, nor root)", p, o, uid),
 				Fix:     "use a directory in a tree only you (or root) control"}
 		}
-		if fi.IsDir() && fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		if fi.IsDir() && othersMayWrite(fi) && fi.Mode()&fs.ModeSticky == 0 {
 			return &UnsafeError{Path: path, What: what, Why: whyChange,
 				Problem: fmt.Sprintf("is inside %s, which group or others may write (mode %04o)", p, fi.Mode().Perm()),
 				Fix:     fmt.Sprintf("chmod go-w %s (or +t), or use a directory elsewhere", p)}
@@ -89,8 +92,8 @@ func checkParents(path, what string, uid int) error {
 
 // CheckFile returns an *UnsafeError unless the open file f (named path) belongs to the running user
 // (or root, when rootOK) and has none of the permission bits in forbid (0o022: writable by group or
-// others; 0o077: any access by them). what names the file in the message, fix says what to do
-// about a foreign owner.
+// others; 0o077: any access by them); group bits are allowed when the group is the owner's private
+// group (see privateGroup). what names the file in the message.
 func CheckFile(f *os.File, path, what string, rootOK bool, forbid fs.FileMode) error {
 	fi, err := f.Stat()
 	if err != nil {
@@ -101,7 +104,12 @@ func CheckFile(f *os.File, path, what string, rootOK bool, forbid fs.FileMode) e
 		return &UnsafeError{Path: path, What: what, Why: whyChange, Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", o, uid),
 			Fix: fmt.Sprintf("use a file of your own (cp it, or chown %d %s)", uid, path)}
 	}
-	if m := fi.Mode().Perm(); m&forbid != 0 {
+	m := fi.Mode().Perm()
+	bad := m & forbid
+	if bad&0o070 != 0 && privateGroup(fi) {
+		bad &^= 0o070
+	}
+	if bad != 0 {
 		who, why := "writable by group or others", whyChange
 		if forbid&0o044 != 0 {
 			who, why = "accessible to group or others", "others could read the secret in it, so popfetch refuses it (like ssh)"
@@ -139,6 +147,47 @@ func CheckOpened(f *os.File, path string) error {
 			Fix: "remove it: popfetch creates it"}
 	}
 	return nil
+}
+
+// othersMayWrite reports whether anyone but the owner may write fi: it is world-writable, or
+// group-writable for a group that is not the owner's private group.
+func othersMayWrite(fi fs.FileInfo) bool {
+	m := fi.Mode().Perm()
+	return m&0o002 != 0 || (m&0o020 != 0 && !privateGroup(fi))
+}
+
+// privateGroup reports whether fi's group is its owner's private group, as Debian's OpenSSH allows
+// (user-group-modes): many systems give each user a group of their own and a umask of 002, so
+// their files are group-writable harmlessly. The group must be the owner's primary group, bear the
+// owner's name, and list no other member in /etc/group.
+func privateGroup(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	u, err := user.LookupId(strconv.Itoa(int(st.Uid)))
+	if err != nil || u.Gid != strconv.Itoa(int(st.Gid)) {
+		return false
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil || g.Name != u.Username {
+		return false
+	}
+	data, err := os.ReadFile("/etc/group")
+	if err != nil {
+		return true // no local group file to contradict the name
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 4 && f[2] == u.Gid && f[3] != "" {
+			for _, m := range strings.Split(f[3], ",") {
+				if m != u.Username {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 func owner(fi fs.FileInfo) int {
