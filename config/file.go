@@ -50,7 +50,7 @@ func unsafeMsg(err error) (string, bool) {
 func readTokenFile(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|fsutil.NoFollow, 0)
 	if err != nil {
-		return nil, err
+		return nil, fsutil.Symlink(path, err)
 	}
 	defer f.Close()
 	if err := fsutil.CheckFile(f, path, "OAuth2 token file", false, 0o077); err != nil {

@@ -309,7 +309,7 @@ func (a *Account) lockOAuth2(ctx context.Context) (unlock func(), err error) {
 	}
 	lf, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|fsutil.NoFollow, 0o600)
 	if err != nil {
-		return fail(err)
+		return nil, unsafeOr(a, fsutil.Symlink(path, err), fail)
 	}
 	if err := fsutil.CheckOpened(lf, path); err != nil {
 		lf.Close()

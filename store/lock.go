@@ -36,7 +36,7 @@ func Lock(dir, account string, wait bool) (*Lockfile, error) {
 	path := filepath.Join(dir, account+".lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|fsutil.NoFollow, 0o600)
 	if err != nil {
-		return nil, ioErr("open", path, err)
+		return nil, stateErr("open", path, fsutil.Symlink(path, err))
 	}
 	if err := fsutil.CheckOpened(f, path); err != nil {
 		f.Close()

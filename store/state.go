@@ -193,7 +193,7 @@ func OpenStateOptions(dir, account string, opts Options) (*State, error) {
 func readNoFollow(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|fsutil.NoFollow, 0)
 	if err != nil {
-		return nil, err
+		return nil, fsutil.Symlink(path, err)
 	}
 	defer f.Close()
 	var b bytes.Buffer
@@ -205,7 +205,7 @@ func readNoFollow(path string) ([]byte, error) {
 func openJournal(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|fsutil.NoFollow, 0o600)
 	if err != nil {
-		return nil, ioErr("open", path, err)
+		return nil, stateErr("open", path, fsutil.Symlink(path, err))
 	}
 	if err := fsutil.CheckOpened(f, path); err != nil {
 		f.Close()

@@ -120,9 +120,12 @@ func TestStateFilesDoNotFollowSymlinks(t *testing.T) {
 	if err := os.Symlink(lockVictim, filepath.Join(dir, "acct.lock")); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := Lock(dir, "acct", false); err == nil {
+	l, err := Lock(dir, "acct", false)
+	if err == nil {
 		l.Unlock()
 		t.Error("Lock followed a symbolic link")
+	} else if !strings.Contains(err.Error(), "is a symbolic link") || exitCodeOf(err) != 78 {
+		t.Errorf("Lock on a link: %v (exit %d), want exit 78 saying it is a link", err, exitCodeOf(err))
 	}
 	checkVictim(t, lockVictim, lockContent)
 
@@ -133,6 +136,8 @@ func TestStateFilesDoNotFollowSymlinks(t *testing.T) {
 	if st, err := OpenState(dir, "acct"); err == nil {
 		st.Close()
 		t.Error("OpenState followed a symbolic link")
+	} else if !strings.Contains(err.Error(), "is a symbolic link") || exitCodeOf(err) != 78 {
+		t.Errorf("OpenState on a link: %v (exit %d), want exit 78 saying it is a link", err, exitCodeOf(err))
 	}
 	checkVictim(t, stateVictim, stateContent)
 
@@ -161,6 +166,14 @@ func TestStateFilesDoNotFollowSymlinks(t *testing.T) {
 		t.Error("Lock wrote through a hard link")
 	}
 	checkVictim(t, hardVictim, hardContent)
+}
+
+func exitCodeOf(err error) int {
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return -1
 }
 
 // TestLockNeverTruncates: taking a lock writes the pid over the start of the file, never truncating

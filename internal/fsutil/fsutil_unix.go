@@ -26,11 +26,11 @@ func MkdirPrivate(dir, what string) error {
 }
 
 // CheckDir returns an *UnsafeError unless dir is a directory owned by the running user that neither
-// group (unless it is the user's private group) nor others may write, below directories that are each owned by the user or root and not
-// writable by group or others unless sticky (like /tmp). Symbolic links on the way are followed, and
-// must be owned by the user or root themselves; the directories they lead to are checked too.
-// what names dir in the message ("state directory"). Other errors (dir missing) are returned as they
-// are.
+// group (unless it is the user's private group) nor others may write, below directories that are each
+// owned by the user or root and not writable by group or others unless sticky (like /tmp). Symbolic
+// links on the way are followed, and must be owned by the user or root themselves; the directories
+// they lead to are checked too. what names dir in the message ("state directory"). Other errors (dir
+// missing) are returned as they are.
 func CheckDir(dir, what string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -195,4 +195,14 @@ func owner(fi fs.FileInfo) int {
 		return int(st.Uid)
 	}
 	return -1
+}
+
+// Symlink turns the error of an open with NoFollow that met a symbolic link (ELOOP) into an
+// *UnsafeError that says so; other errors are returned as they are.
+func Symlink(path string, err error) error {
+	if !errors.Is(err, syscall.ELOOP) {
+		return err
+	}
+	return &UnsafeError{Path: path, What: "file", Problem: "is a symbolic link",
+		Why: "popfetch does not follow links where it keeps its files", Fix: "remove the link: popfetch creates the file"}
 }
