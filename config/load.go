@@ -45,24 +45,24 @@ var (
 // Load reads, validates and defaults the configuration file at path. Every problem of the file is
 // reported at once in a *Error; a missing file is a *Error too (wrapping fs.ErrNotExist) whose message
 // says how to create one. An inline password in a file that group or others may read is an error
-// (like fetchmail's check of ~/.fetchmailrc). Load resolves no password.
+// (like fetchmail's check of ~/.fetchmailrc), and so is a file that another user could change (owned
+// by someone other than the user or root, or writable by group or others). Load resolves no password.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, mode, err := readConfigFile(path)
 	if err != nil {
 		msg := err.Error()
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			msg = pe.Err.Error()
 		}
+		if m, ok := unsafeMsg(err); ok {
+			msg = m
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			msg = "no such file: create it (the README's \"Configuration\" section has an example; " +
 				"`popfetch config path` shows where popfetch looks), or name another file with --config FILE or POPFETCH_CONFIG"
 		}
 		return nil, &Error{Path: path, Issues: []Issue{{Msg: msg}}, Err: err}
-	}
-	var mode fs.FileMode
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
 	}
 	return parse(path, data, mode, os.LookupEnv)
 }

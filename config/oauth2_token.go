@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/popfetch/popfetch/internal/fsutil"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -119,7 +120,7 @@ func (a *Account) keyringTimeout() time.Duration {
 
 func (a *Account) readOAuth2File() (oauth2File, error) {
 	var f oauth2File
-	data, err := os.ReadFile(a.OAuth2TokenFile())
+	data, err := readTokenFile(a.OAuth2TokenFile())
 	if errors.Is(err, fs.ErrNotExist) {
 		return f, nil
 	}
@@ -144,7 +145,7 @@ func (a *Account) writeOAuth2File(f oauth2File) error {
 	if dir == "" {
 		return errors.New("no state directory")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(dir, "state directory"); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(dir, "."+a.Name+".oauth2-*")
@@ -220,6 +221,9 @@ func (a *Account) oauth2AccessToken(ctx context.Context, o *SecretOptions) (stri
 	p := a.OAuth2
 	f, err := a.readOAuth2File()
 	if err != nil {
+		if isUnsafe(err) {
+			return "", a.oauth2Err(err) // exit 78, with the fix
+		}
 		return "", a.oauth2Err(fmt.Errorf("%w: %v", ErrOAuth2NoLogin, err))
 	}
 	valid := func(f oauth2File) bool {
@@ -237,6 +241,9 @@ func (a *Account) oauth2AccessToken(ctx context.Context, o *SecretOptions) (stri
 	}
 	defer unlock()
 	if f, err = a.readOAuth2File(); err != nil {
+		if isUnsafe(err) {
+			return "", a.oauth2Err(err) // exit 78, with the fix
+		}
 		return "", a.oauth2Err(fmt.Errorf("%w: %v", ErrOAuth2NoLogin, err))
 	}
 	if valid(f) {
@@ -299,12 +306,16 @@ func (a *Account) lockOAuth2(ctx context.Context) (unlock func(), err error) {
 	fail := func(err error) (func(), error) {
 		return nil, a.oauth2Err(fmt.Errorf("cannot lock %s: %v", path, errText(err)))
 	}
-	if err := os.MkdirAll(a.stateDir, 0o700); err != nil {
-		return fail(err)
+	if err := fsutil.MkdirPrivate(a.stateDir, "state directory"); err != nil {
+		return nil, unsafeOr(a, err, fail)
 	}
-	lf, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	lf, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|fsutil.NoFollow, 0o600)
 	if err != nil {
-		return fail(err)
+		return nil, unsafeOr(a, fsutil.Symlink(path, err), fail)
+	}
+	if err := fsutil.CheckOpened(lf, path); err != nil {
+		lf.Close()
+		return nil, unsafeOr(a, err, fail)
 	}
 	deadline := time.NewTimer(a.Timeout)
 	defer deadline.Stop()

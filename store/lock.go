@@ -1,9 +1,13 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+
+	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
 // Lockfile is a held per-account lock (DESIGN §2 step 1): an flock(2) on "<dir>/<account>.lock", so
@@ -18,18 +22,25 @@ type Lockfile struct {
 
 // Lock takes the lock of account in dir (created with mode 0700 if needed). If another run holds it,
 // Lock returns a *LockedError (errors.Is(err, ErrLocked), exit 75) at once, or waits for it when wait
-// is true. Local failures are *IOError.
+// is true. A state directory another user could change (see MkdirState) is an *fsutil.UnsafeError
+// (exit 78). The lock file is opened without following a symbolic link and is never truncated; a
+// lock file that is not a regular file of ours with one link is refused. Local failures are
+// *IOError.
 func Lock(dir, account string, wait bool) (*Lockfile, error) {
 	if err := validAccount(account); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, ioErr("mkdir", dir, err)
+	if err := MkdirState(dir); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, account+".lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|fsutil.NoFollow, 0o600)
 	if err != nil {
-		return nil, ioErr("open", path, err)
+		return nil, stateErr("open", path, fsutil.Symlink(path, err))
+	}
+	if err := fsutil.CheckOpened(f, path); err != nil {
+		f.Close()
+		return nil, stateErr("open", path, err)
 	}
 	if err := lockFile(f, wait); err != nil {
 		f.Close()
@@ -61,12 +72,35 @@ func (l *Lockfile) Unlock() error {
 	return nil
 }
 
-// writePID records the holder's pid in the lock file, best effort.
+// writePID records the holder's pid in the lock file, best effort. It overwrites the first bytes with
+// a fixed-width line (the pid padded with spaces) and never truncates the file.
 func writePID(f *os.File) {
-	if err := f.Truncate(0); err != nil {
-		return
+	_, _ = f.WriteAt([]byte(pidLine(os.Getpid())), 0)
+}
+
+// pidLine is pid as a line of a fixed width, so that a shorter pid covers a longer one.
+func pidLine(pid int) string {
+	s := strconv.Itoa(pid)
+	if len(s) < 10 {
+		s += strings.Repeat(" ", 10-len(s))
 	}
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return s + "\n"
+}
+
+// MkdirState creates the state directory dir (and missing parents, mode 0700) and refuses it with an
+// *fsutil.UnsafeError (exit 78) when another user could change it: owned by someone else, writable by
+// group or others, or below a directory that is (ssh's StrictModes). Other failures are *IOError.
+func MkdirState(dir string) error {
+	return stateErr("mkdir", dir, fsutil.MkdirPrivate(dir, "state directory"))
+}
+
+// stateErr is ioErr, except that an *fsutil.UnsafeError is returned as it is (exit 78, not 74).
+func stateErr(op, path string, err error) error {
+	var ue *fsutil.UnsafeError
+	if errors.As(err, &ue) {
+		return err
+	}
+	return ioErr(op, path, err)
 }
 
 // readPID reads the holder's pid from the lock file, 0 if unknown.
@@ -77,7 +111,7 @@ func readPID(path string) int {
 	}
 	n := 0
 	for _, c := range b {
-		if c == '\n' {
+		if c == '\n' || c == ' ' {
 			break
 		}
 		if c < '0' || c > '9' || n > 1<<30 {

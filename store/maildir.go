@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-maildir"
+
+	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
 // MaildirOptions configure a Maildir destination. The zero value is valid.
@@ -83,7 +85,7 @@ type tmpFile interface {
 
 var osMaildirFS = maildirFS{
 	create: func(path string) (tmpFile, error) {
-		return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|fsutil.NoFollow, 0o600)
 	},
 	syncFiles: syncFiles,
 	rename:    os.Rename,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
 // MboxOptions configure an Mbox destination. The zero value is valid.
@@ -30,6 +33,8 @@ type MboxOptions struct {
 	// DotlockStale is the age after which another program's dotlock is considered abandoned and
 	// removed; 0 means 5 minutes, the convention of mail readers and procmail.
 	DotlockStale time.Duration
+
+	judgedStale func() // test hook: called when a dotlock was judged stale, before it is stolen
 }
 
 // Mbox appends messages to a file in mboxrd format (see mboxrd.go), locked against other writers for
@@ -213,11 +218,11 @@ func lockWait(deadline time.Time, try func() (bool, error)) error {
 	}
 }
 
-// takeDotlock creates PATH.lock (with our pid, as procmail and mutt write it) or removes a stale one.
+// takeDotlock creates PATH.lock (with our pid, as procmail and mutt write it) or steals a stale one.
 func (m *Mbox) takeDotlock(deadline time.Time) error {
 	lock := m.path + ".lock"
 	err := lockWait(deadline, func() (bool, error) {
-		f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL|fsutil.NoFollow, 0o600)
 		if err == nil {
 			_, werr := fmt.Fprintf(f, "%d\n", os.Getpid())
 			if cerr := f.Close(); werr == nil {
@@ -236,12 +241,15 @@ func (m *Mbox) takeDotlock(deadline time.Time) error {
 		if !errors.Is(err, os.ErrExist) {
 			return false, err
 		}
-		fi, serr := os.Stat(lock)
-		if serr == nil && (time.Since(fi.ModTime()) > m.opts.DotlockStale || dotlockOwnerDead(lock)) {
-			_ = os.Remove(lock) // abandoned; if two programs race here, O_EXCL still picks one
-			return false, nil
+		if judged, stale := m.staleDotlock(lock); stale {
+			if m.opts.judgedStale != nil {
+				m.opts.judgedStale()
+			}
+			if err := stealDotlock(lock, judged); err != nil {
+				return false, err
+			}
 		}
-		return false, nil // held (or just released: try again)
+		return false, nil // held, stolen or just released: try again
 	})
 	if errors.Is(err, errLockBusy) {
 		return &MboxLockedError{Path: m.path, Lock: "dotlock"}
@@ -252,16 +260,57 @@ func (m *Mbox) takeDotlock(deadline time.Time) error {
 	return nil
 }
 
-// dotlockOwnerDead reports whether lock names, as procmail's and ours do, the pid of a process that
-// no longer exists on this host (a popfetch killed with -9). A lock without a pid, or with the pid
-// of a live process, is left to the age rule.
-func dotlockOwnerDead(lock string) bool {
-	b, err := os.ReadFile(lock)
-	if err != nil || len(b) > 32 {
-		return false
+// staleDotlock looks at the dotlock at lock once (one open file: its identity, time stamp and pid
+// come from the same file) and reports it stale when it is older than DotlockStale or names, as
+// procmail's and ours do, the pid of a process that no longer exists on this host (a popfetch
+// killed with -9). A lock without a pid, or with the pid of a live process, is left to the age rule.
+func (m *Mbox) staleDotlock(lock string) (os.FileInfo, bool) {
+	f, err := os.OpenFile(lock, os.O_RDONLY|fsutil.NoFollow, 0)
+	if err != nil {
+		fi, err := os.Lstat(lock) // unreadable, or not a regular file: the age alone decides
+		return fi, err == nil && time.Since(fi.ModTime()) > m.opts.DotlockStale
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return err == nil && pid > 0 && !mboxPidAlive(pid)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false
+	}
+	if time.Since(fi.ModTime()) > m.opts.DotlockStale {
+		return fi, true
+	}
+	b := make([]byte, 33)
+	n, _ := io.ReadFull(f, b)
+	if n == 0 || n > 32 {
+		return fi, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	return fi, err == nil && pid > 0 && !mboxPidAlive(pid)
+}
+
+// stealDotlock removes the dotlock at lock if it is still the one judged stale, race-free (as
+// liblockfile does): "stat, then remove" could remove a lock that another program took in between,
+// after removing the stale one itself. The lock is renamed aside to a name of ours first, atomically;
+// if what was renamed is the judged file (same inode, same time stamp: not refreshed since), it is
+// removed; otherwise it is a fresh lock of someone else and is linked back under its name (link(2)
+// never replaces a file) before the aside name is removed.
+func stealDotlock(lock string, judged os.FileInfo) error {
+	aside := fmt.Sprintf("%s.stale-%d-%d", lock, os.Getpid(), time.Now().UnixNano())
+	if err := os.Rename(lock, aside); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // released, or stolen by another program: try again
+		}
+		return err
+	}
+	got, err := os.Lstat(aside)
+	if err == nil && os.SameFile(got, judged) && got.ModTime().Equal(judged.ModTime()) {
+		return os.Remove(aside)
+	}
+	// Not the lock we judged: give it back. If a third program created the name meanwhile, the lock
+	// is held anyway, and ours is the only copy of a file nobody will look for.
+	if err := os.Link(aside, lock); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return os.Remove(aside)
 }
 
 // refreshDotlock touches the dotlock so that other programs do not take it for stale.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
 // The state file (DESIGN §3): one per account, "<dir>/<account>.state", an append-only journal.
@@ -146,25 +148,25 @@ func OpenStateOptions(dir, account string, opts Options) (*State, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, ioErr("mkdir", dir, err)
+	if err := MkdirState(dir); err != nil {
+		return nil, err
 	}
-	data, err := os.ReadFile(s.path)
+	data, err := readNoFollow(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := s.writeSnapshot(); err != nil {
 			return nil, err
 		}
 	case err != nil:
-		return nil, ioErr("read", s.path, err)
+		return nil, stateErr("read", s.path, err)
 	default:
 		if err := s.load(data); err != nil {
 			return nil, err
 		}
 	}
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := openJournal(s.path)
 	if err != nil {
-		return nil, ioErr("open", s.path, err)
+		return nil, err
 	}
 	s.f = f
 	if s.torn > 0 { // cut the torn tail so that the next record does not follow garbage
@@ -184,6 +186,32 @@ func OpenStateOptions(dir, account string, opts Options) (*State, error) {
 		}
 	}
 	return s, nil
+}
+
+// readNoFollow reads the state file at path without following a symbolic link. (openJournal then
+// refuses anything but a regular file of ours with one link.)
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|fsutil.NoFollow, 0)
+	if err != nil {
+		return nil, fsutil.Symlink(path, err)
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(f)
+	return b.Bytes(), err
+}
+
+// openJournal opens the state file for appending, without following a symbolic link.
+func openJournal(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|fsutil.NoFollow, 0o600)
+	if err != nil {
+		return nil, stateErr("open", path, fsutil.Symlink(path, err))
+	}
+	if err := fsutil.CheckOpened(f, path); err != nil {
+		f.Close()
+		return nil, stateErr("open", path, err)
+	}
+	return f, nil
 }
 
 // validAccount refuses account names that cannot be a single file name.
@@ -537,9 +565,9 @@ func (s *State) compactLocked() error {
 		return err
 	}
 	old := s.f
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := openJournal(s.path)
 	if err != nil {
-		s.err = ioErr("open", s.path, err)
+		s.err = err
 		return s.err
 	}
 	if old != nil {
@@ -574,7 +602,12 @@ func (s *State) writeSnapshot() error {
 		n++
 	}
 	tmp := s.path + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A ".new" left by a crash (or anything else by that name, a symbolic link included) is removed,
+	// not truncated or followed; the new one is created exclusively.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return ioErr("remove", tmp, err)
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|fsutil.NoFollow, 0o600)
 	if err != nil {
 		return ioErr("create", tmp, err)
 	}

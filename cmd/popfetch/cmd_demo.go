@@ -2,16 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
+	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
 type demoOptions struct {
@@ -40,8 +46,8 @@ func runDemo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return withCode(exitIOErr, err)
+	if err := demoDir(dir); err != nil {
+		return err
 	}
 	now := time.Now()
 	var msgs []pop3test.Message
@@ -57,23 +63,23 @@ func runDemo(ctx context.Context, o demoOptions) error {
 	}
 	defer srv.Close()
 	ca := filepath.Join(dir, "demo-ca.pem")
-	if err := os.WriteFile(ca, srv.CACertPEM(), 0o600); err != nil {
+	if err := demoWrite(ca, srv.CACertPEM()); err != nil {
 		return withCode(exitIOErr, err)
 	}
 	cfg := filepath.Join(dir, "config.yaml")
 	profile := "# Written by `popfetch demo`: a profile for its built-in server on " + srv.Addr() + ".\n" +
-		"state_dir: " + filepath.Join(dir, "state") + "\n" +
+		"state_dir: " + yamlQuote(filepath.Join(dir, "state")) + "\n" +
 		"accounts:\n" +
 		"  demo:\n" +
 		"    host: " + srv.Host() + "\n" +
 		"    port: " + strconv.Itoa(srv.Port()) + "\n" +
 		"    tls: implicit\n" +
-		"    ca_file: " + ca + "\n" +
+		"    ca_file: " + yamlQuote(ca) + "\n" +
 		"    user: demo\n" +
 		"    password: demo-password   # fine for a demo; use the keyring or password_command for real\n" +
 		"    deliver:\n" +
-		"      maildir: " + filepath.Join(dir, "Maildir") + "\n"
-	if err := os.WriteFile(cfg, []byte(profile), 0o600); err != nil {
+		"      maildir: " + yamlQuote(filepath.Join(dir, "Maildir")) + "\n"
+	if err := demoWrite(cfg, []byte(profile)); err != nil {
 		return withCode(exitIOErr, err)
 	}
 	g := *o.globalOptions
@@ -88,6 +94,52 @@ func runDemo(ctx context.Context, o demoOptions) error {
 		filepath.Join(dir, "Maildir", "new"), len(srv.Messages()))
 	fmt.Fprintf(g.stderr, "popfetch demo: next, write your own profile: see README.md, then `popfetch config check`\n")
 	return nil
+}
+
+// demoDir creates the demo's directory (mode 0700), or checks that an existing one is the user's and
+// writable by no one else: the demo writes a profile with a password there and runs it (issue 17
+// point 2). A directory that fails is refused with exit 78.
+func demoDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return withCode(exitIOErr, err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return withCode(exitIOErr, err)
+	}
+	if !utf8.ValidString(dir) {
+		return withCode(exitUsage, fmt.Errorf("the demo directory %q is not valid UTF-8, which a YAML profile cannot hold: choose another with --dir", dir))
+	}
+	if err := fsutil.CheckDir(dir, "demo directory"); err != nil {
+		return withCode(exitConfig, err)
+	}
+	return nil
+}
+
+// demoWrite writes a file of the demo afresh: whatever is at path (the previous demo's file, or a
+// symbolic link someone planted) is removed, not followed, and the file is created exclusively.
+func demoWrite(path string, data []byte) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|fsutil.NoFollow, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// yamlQuote returns s as a YAML double-quoted scalar (a JSON string is one), so that a path with
+// " #", ": " or a leading "*" reads back as itself. s must be valid UTF-8.
+func yamlQuote(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // demoMessages are the sample messages (%s is the date); they include the cases that break naive

@@ -25,6 +25,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/fsutil"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -843,7 +844,7 @@ func initWrite(path string, old *config.Config, p initProfile) (created bool, er
 	}
 	mode := fs.FileMode(0o600)
 	if fi, err := os.Stat(real); err == nil {
-		mode = fi.Mode().Perm() // the user's choice for an existing file
+		mode = fi.Mode().Perm() &^ 0o022 // the user's choice for an existing file, but writable by no one else
 	}
 	var versions []func() ([]byte, error)
 	if created || old == nil {
@@ -869,6 +870,13 @@ func initWrite(path string, old *config.Config, p initProfile) (created bool, er
 	dir := filepath.Dir(real)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, withCode(exitIOErr, err)
+	}
+	// The new file is created exclusively beside the target and renamed over it: no link is followed
+	// but the user's own. A directory where another user could plant or swap files is refused.
+	for _, d := range []string{filepath.Dir(path), dir} {
+		if err := fsutil.CheckDir(d, "configuration directory"); err != nil {
+			return false, withCode(exitConfig, err)
+		}
 	}
 	var firstErr error
 	for _, version := range versions {
