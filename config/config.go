@@ -118,8 +118,9 @@ type Account struct {
 	Deliver     Destination
 	TraceHeader bool // add a Received: header (key received_header)
 
-	configPath string // for hints in errors
-	stateDir   string // the configuration's StateDir: where OAuth2 tokens may be kept
+	configPath string   // for hints in errors
+	stateDir   string   // the configuration's StateDir: where OAuth2 tokens may be kept
+	secretEnv  []string // SecretEnv: the file's password_env and client_secret_env names
 }
 
 // Password source kinds (PasswordSource.Kind).

@@ -212,6 +212,7 @@ func (p *parser) parse(data []byte) *Config {
 		cfg.Accounts = append(cfg.Accounts, a)
 	})
 	sort.Slice(cfg.Accounts, func(i, j int) bool { return cfg.Accounts[i].Name < cfg.Accounts[j].Name })
+	shareSecretEnv(cfg) // childenv.go
 	return cfg
 }
 

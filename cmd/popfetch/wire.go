@@ -58,7 +58,7 @@ func openDestination(a *config.Account) (store.Destination, error) {
 	case config.DeliverMbox:
 		return store.NewMbox(d.Path, store.MboxOptions{ReceivedHeader: a.TraceHeader})
 	case config.DeliverMDA:
-		return store.NewMDA(d.Command, store.MDAOptions{Shell: d.Shell, ReceivedHeader: a.TraceHeader})
+		return store.NewMDA(d.Command, store.MDAOptions{Shell: d.Shell, ReceivedHeader: a.TraceHeader, DropEnv: a.SecretEnv()})
 	case config.DeliverLMTP:
 		return store.NewLMTP(d.Address, d.Recipient, store.LMTPOptions{ReceivedHeader: a.TraceHeader})
 	case config.DeliverSMTP:
