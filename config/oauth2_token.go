@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/popfetch/popfetch/internal/httpsafe"
 	"golang.org/x/oauth2"
 )
 
@@ -205,9 +206,12 @@ func (a *Account) oauth2Config(ctx context.Context, o *SecretOptions) (*oauth2.C
 	return c, nil
 }
 
-// httpContext carries the HTTP client golang.org/x/oauth2 uses: the account's timeout per request.
+// httpContext carries the HTTP client golang.org/x/oauth2 uses for the token and device endpoints:
+// the account's timeout per request, and no redirect followed (a 307 would make net/http send the
+// refresh token, code or client secret again to wherever it points; issue 17.1). A refused redirect
+// fails with an error wrapping *httpsafe.RedirectError.
 func (a *Account) httpContext(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: a.Timeout})
+	return context.WithValue(ctx, oauth2.HTTPClient, httpsafe.NewClient(a.Timeout))
 }
 
 // oauth2AccessToken is Secret for an account with oauth2:. It returns the cached access token while it
@@ -346,6 +350,9 @@ func keyringReason(err error) string {
 // tokenError turns a failure of a token or device endpoint into an error that says what to do, and
 // never quotes the response body (it could hold a token).
 func tokenError(what string, err error) error {
+	if rd, ok := httpsafe.AsRedirect(err); ok { // before net.Error: a *url.Error is one
+		return fmt.Errorf("%s: %w", what, rd)
+	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		desc := re.ErrorCode
