@@ -6,15 +6,21 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/popfetch/popfetch/config/oauth2test"
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
@@ -152,4 +158,157 @@ func TestRelHardeningOAuthRedirect(t *testing.T) {
 	relRecord("hardening", "OAuth2 token endpoint redirects (307) a refresh to another host — issue 17.1",
 		"no redirect followed (nothing reaches the other host), no token stored, no POP3 login; one line naming the endpoint and the redirect target",
 		r.code, 0, 0)
+}
+
+// relSMTP is an SMTP server with STARTTLS that keeps what it accepts and whether it came over TLS.
+type relSMTP struct {
+	mu   sync.Mutex
+	got  [][]byte
+	tls  []bool
+	Addr string
+}
+
+func (s *relSMTP) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	_, isTLS := c.TLSConnectionState()
+	return &relSMTPSession{s: s, tls: isTLS}, nil
+}
+
+type relSMTPSession struct {
+	s   *relSMTP
+	tls bool
+}
+
+func (s *relSMTPSession) Reset()                               {}
+func (s *relSMTPSession) Logout() error                        { return nil }
+func (s *relSMTPSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *relSMTPSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *relSMTPSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	s.s.got = append(s.s.got, bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")))
+	s.s.tls = append(s.s.tls, s.tls)
+	return nil
+}
+
+func (s *relSMTP) read() (map[string]int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, plain := map[string]int{}, 0
+	for i, b := range s.got {
+		out[string(relStripReceived(b))]++
+		if !s.tls[i] {
+			plain++
+		}
+	}
+	return out, plain
+}
+
+// relStartSMTP starts an SMTP server on 127.0.0.1 offering STARTTLS with cert.
+func relStartSMTP(t *testing.T, cert tls.Certificate) *relSMTP {
+	t.Helper()
+	backend := &relSMTP{}
+	s := smtp.NewServer(backend)
+	s.Domain = "localhost"
+	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend.Addr = ln.Addr().String()
+	done := make(chan struct{})
+	go func() { s.Serve(ln); close(done) }()
+	t.Cleanup(func() { s.Close(); <-done })
+	return backend
+}
+
+// TestRelHardeningSMTPTLS (issue 12.8): `deliver: smtp` verifies the STARTTLS certificate unless the
+// address is loopback or the profile says tls: opportunistic. A server with a certificate from an
+// unknown CA gets nothing with tls: verify (exit 69, every message still on the POP3 server); the same
+// server on its loopback address by default, and with ca_file naming its CA, gets every message over
+// TLS.
+func TestRelHardeningSMTPTLS(t *testing.T) {
+	relTrack(t)
+	ca, err := pop3test.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue([]string{"127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "smtp-ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A host name that is not "localhost" is not loopback to the policy, whatever it resolves to: here
+	// the machine's own name, when it resolves to a loopback address (as in most containers).
+	byName := ""
+	if h, err := os.Hostname(); err == nil && h != "localhost" {
+		if ips, err := net.LookupIP(h); err == nil && len(ips) > 0 && ips[0].Equal(net.IPv4(127, 0, 0, 1)) {
+			byName = h
+		}
+	}
+	for _, c := range []struct {
+		name, keys string
+		code       int
+		did        string
+		host       string
+	}{
+		{"unknown CA, tls: verify", ", tls: verify", exitUnavailable,
+			"refused before MAIL FROM: nothing delivered, every message left on the POP3 server", ""},
+		{"unknown CA, address by host name (not loopback to the policy), no tls key", "", exitUnavailable,
+			"verified by default, refused before MAIL FROM: nothing delivered, every message left on the POP3 server", byName},
+		{"unknown CA, loopback address, no tls key", "", 0,
+			"opportunistic STARTTLS (the default to a loopback address): delivered over TLS, unverified", ""},
+		{"tls: verify with ca_file naming the server's CA", ", tls: verify, ca_file: " + caFile, 0,
+			"verified STARTTLS: delivered", ""},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			if c.host == "" && strings.Contains(c.name, "host name") {
+				t.Skip("the machine's host name does not resolve to 127.0.0.1")
+			}
+			seeded := relMessages("smtp", 3)
+			srv, popCA := relServer(t, pop3test.Options{Messages: relToServer(seeded)})
+			mta := relStartSMTP(t, cert)
+			addr := mta.Addr
+			if c.host != "" {
+				_, port, _ := net.SplitHostPort(addr)
+				addr = net.JoinHostPort(c.host, port)
+			}
+			setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: popCA,
+				Deliver: fmt.Sprintf("{smtp: {address: %q, recipient: alice@localhost%s}}", addr, c.keys)})
+			r := setup.run(t, nil, "sync")
+			got, plain := mta.read()
+			tally := relCount(seeded, got, relServerData(srv))
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d; stderr: %s", r.code, c.code, r.stderr)
+			}
+			if !tally.ok() || plain != 0 {
+				t.Errorf("%v; %d message(s) in plaintext", tally, plain)
+			}
+			did := c.did
+			if c.code != 0 {
+				line, err := relOneLine(r.stderr, "acct")
+				if err != nil {
+					t.Error(err)
+				} else if !strings.Contains(line, "STARTTLS") || !strings.Contains(line, "certificate") {
+					t.Errorf("the error does not say STARTTLS and certificate: %s", line)
+				}
+				if len(got) != 0 || tally.onServer != len(seeded) {
+					t.Errorf("want nothing delivered and everything on the server: %v", tally)
+				}
+				t.Log(line)
+				did += ": `" + strings.TrimPrefix(line, "popfetch: ") + "`"
+			} else if tally.delivered != len(seeded) {
+				t.Errorf("want every message delivered: %v", tally)
+			}
+			relRecord("hardening", "SMTP destination, STARTTLS certificate from an unknown CA: "+c.name+" — issue 12.8",
+				did, r.code, tally.lost, tally.duplicated)
+		})
+	}
 }

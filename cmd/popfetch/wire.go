@@ -62,7 +62,7 @@ func openDestination(a *config.Account) (store.Destination, error) {
 	case config.DeliverLMTP:
 		return store.NewLMTP(d.Address, d.Recipient, store.LMTPOptions{ReceivedHeader: a.TraceHeader})
 	case config.DeliverSMTP:
-		return store.NewSMTP(d.Address, d.Recipient, store.SMTPOptions{ReceivedHeader: a.TraceHeader, StartTLS: true})
+		return openSMTP(a) // smtp_tls.go
 	}
 	return nil, fmt.Errorf("account %q: unknown destination %q", a.Name, d.Kind)
 }
