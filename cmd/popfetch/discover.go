@@ -98,6 +98,7 @@ type initSRVLookup struct {
 	records    []*net.SRV // usable records in the order to try them (RFC 2782)
 	notOffered bool       // the single record's target is ".": the service is decidedly not available
 	err        error      // a lookup failure other than "no such record"
+	dropped    int        // records over initMaxSRVTargets or repeated, not probed (capRecords)
 }
 
 // initDiscover looks the domain's servers up and probes every candidate concurrently.
@@ -138,6 +139,9 @@ func initDiscover(ctx context.Context, p initDiscoverParams) *initDiscovery {
 			wg.Go(func() { lookups[i] = initLookupSRV(ctx, p.resolver, p.timeout, svc, p.domain) })
 		}
 		wg.Wait()
+		for i := range lookups {
+			lookups[i].capRecords() // discover_limits.go
+		}
 		s, plain := lookups[0], lookups[1]
 		for _, l := range lookups {
 			switch {
@@ -151,6 +155,9 @@ func initDiscover(ctx context.Context, p initDiscoverParams) *initDiscovery {
 				for _, r := range l.records {
 					d.notes = append(d.notes, fmt.Sprintf("SRV %s: %s port %d (priority %d, weight %d)",
 						l.name, strings.TrimSuffix(r.Target, "."), r.Port, r.Priority, r.Weight))
+				}
+				if l.dropped > 0 {
+					d.notes = append(d.notes, l.droppedNote())
 				}
 			}
 		}
@@ -196,8 +203,24 @@ func initProbeAll(ctx context.Context, cands []initCandidate, p initDiscoverPara
 		r initProbeResult
 	}
 	ch := make(chan done, len(cands))
+	// At most initMaxProbes connections at once (issue 17.6); a probe still waiting for its turn when
+	// the choice is made (or init is interrupted) never connects.
+	slots := make(chan struct{}, initMaxProbes)
 	for i, c := range cands {
-		go func() { ch <- done{i, initProbe(ctx, c, p)} }()
+		go func() {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				ch <- done{i, initProbeResult{initCandidate: c, err: context.Cause(ctx)}}
+				return
+			}
+			defer func() { <-slots }()
+			if ctx.Err() != nil {
+				ch <- done{i, initProbeResult{initCandidate: c, err: context.Cause(ctx)}}
+				return
+			}
+			ch <- done{i, initProbe(ctx, c, p)}
+		}()
 	}
 	// ranked lists the candidates best first; finished marks those whose probe has returned.
 	ranked := make([]int, len(cands))

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
 
 	"github.com/popfetch/popfetch/config/oauth2test"
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
@@ -311,4 +312,171 @@ func TestRelHardeningSMTPTLS(t *testing.T) {
 				did, r.code, tally.lost, tally.duplicated)
 		})
 	}
+}
+
+// relDNSFlood is an authoritative DNS server on 127.0.0.1, UDP and TCP on one port, answering from
+// records; a UDP answer too large is truncated (TC) so that the resolver asks again over TCP. A name
+// it does not hold is NXDOMAIN.
+func relDNSFlood(t *testing.T, rrs []dns.RR) string {
+	t.Helper()
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative, m.Compress = true, true
+		if len(r.Question) == 1 {
+			q, known := r.Question[0], false
+			for _, rr := range rrs {
+				if strings.EqualFold(rr.Header().Name, q.Name) {
+					known = true
+					if rr.Header().Rrtype == q.Qtype {
+						m.Answer = append(m.Answer, rr)
+					}
+				}
+			}
+			if !known {
+				m.Rcode = dns.RcodeNameError
+			}
+		}
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+			size := dns.MinMsgSize
+			if o := r.IsEdns0(); o != nil {
+				size = int(o.UDPSize())
+			}
+			m.Truncate(size)
+		}
+		_ = w.WriteMsg(m)
+	})
+	var pc net.PacketConn
+	var ln net.Listener
+	for range 20 { // a UDP port whose TCP twin is free
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+		pc = nil
+	}
+	if ln == nil {
+		t.Fatal("no port free for both UDP and TCP")
+	}
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: ln, Handler: handler}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		done := make(chan error, 1)
+		go func() { done <- srv.ActivateAndServe() }()
+		select {
+		case <-started:
+		case err := <-done:
+			t.Fatalf("DNS server: %v", err)
+		}
+		t.Cleanup(func() {
+			_ = srv.Shutdown()
+			<-done
+		})
+	}
+	return pc.LocalAddr().String()
+}
+
+// relConnCounter counts the connections its listeners accept, and the most open at once. It closes
+// each connection itself after hold, and counts it closed before closing it: a probe can only end
+// (and another start) after that, so the peak it sees is never above the number of probes popfetch
+// really had in flight.
+type relConnCounter struct {
+	mu                sync.Mutex
+	open, peak, total int
+	hold              time.Duration
+}
+
+func (c *relConnCounter) listen(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.open++
+			c.total++
+			c.peak = max(c.peak, c.open)
+			c.mu.Unlock()
+			time.AfterFunc(c.hold, func() {
+				c.mu.Lock()
+				c.open--
+				c.mu.Unlock()
+				conn.Close()
+			})
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func (c *relConnCounter) counts() (total, peak int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total, c.peak
+}
+
+// TestRelHardeningDiscoveryFlood (issue 17.6): `popfetch init` against a domain whose _pop3s._tcp and
+// _pop3._tcp SRV answers hold 2,900 records each (one host, 2,900 ports, each a listener here: before,
+// init opened one connection per record, all at once), plus
+// the usual names: at most initMaxSRVTargets targets per SRV name are probed, at most initMaxProbes
+// at once, and init says how many records it ignored.
+func TestRelHardeningDiscoveryFlood(t *testing.T) {
+	relTrack(t)
+	const domain, records = "flood.test.", 2900
+	counter := &relConnCounter{hold: 100 * time.Millisecond}
+	var rrs []dns.RR
+	hdr := func(name string, typ uint16) dns.RR_Header {
+		return dns.RR_Header{Name: name, Rrtype: typ, Class: dns.ClassINET, Ttl: 60}
+	}
+	for i := range records {
+		port := uint16(counter.listen(t))
+		for _, svc := range []string{"_pop3s._tcp.", "_pop3._tcp."} {
+			rrs = append(rrs, &dns.SRV{Hdr: hdr(svc+domain, dns.TypeSRV), Priority: 10, Weight: uint16(i % 7), Port: port, Target: "x."})
+		}
+	}
+	// The target's name is short so that 2,900 records fit in one DNS message (RFC 2782 forbids
+	// compressing it).
+	for _, h := range []string{"x.", "pop." + domain, "pop3." + domain, "mail." + domain} {
+		rrs = append(rrs, &dns.A{Hdr: hdr(h, dns.TypeA), A: net.IPv4(127, 0, 0, 1)})
+	}
+	dnsAddr := relDNSFlood(t, rrs)
+	usual := counter.listen(t)
+	env := []string{initTestPortsEnv + fmt.Sprintf("=995=%d,110=%d", usual, usual), "HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir()}
+	r := relRunBin(t, relRunTimeout, env, "init", "--email", "mallory@flood.test", "--dns-server", dnsAddr, "--timeout", "10s", "--dry-run")
+	total, peak := counter.counts()
+	// Candidates: initMaxSRVTargets per SRV name (implicit TLS for _pop3s, STLS for _pop3), and the
+	// three usual names in both modes.
+	maxConns := 2*initMaxSRVTargets + 2*len(initUsualNames)
+	t.Logf("exit %d, %d connections, at most %d at once; stderr:\n%s", r.code, total, peak, r.stderr)
+	if total > maxConns || peak > initMaxProbes {
+		t.Errorf("%d connections (want at most %d), %d at once (want at most %d)", total, maxConns, peak, initMaxProbes)
+	}
+	if total <= initMaxProbes {
+		t.Errorf("only %d connections: the test does not exercise the limit of probes in flight", total)
+	}
+	for _, svc := range []string{"_pop3s._tcp.", "_pop3._tcp."} {
+		want := fmt.Sprintf("SRV %s%s: %d more record(s) ignored", svc, strings.TrimSuffix(domain, "."), records-initMaxSRVTargets)
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	if n := strings.Count(r.stderr, "\n"); n > 60 {
+		t.Errorf("stderr has %d lines", n)
+	}
+	if r.code != exitUsage { // nothing worked: every server closed the connection
+		t.Errorf("exit %d, want %d", r.code, exitUsage)
+	}
+	relRecord("hardening", "`popfetch init`: SRV answers of 2,900 records each (one host, 2,900 ports) — issue 17.6",
+		fmt.Sprintf("%d connections, at most %d at once (before: one per record, all at once); a note says how many records were ignored", total, peak),
+		r.code, 0, 0)
 }
