@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -479,4 +480,147 @@ func TestRelHardeningDiscoveryFlood(t *testing.T) {
 	relRecord("hardening", "`popfetch init`: SRV answers of 2,900 records each (one host, 2,900 ports) — issue 17.6",
 		fmt.Sprintf("%d connections, at most %d at once (before: one per record, all at once); a note says how many records were ignored", total, peak),
 		r.code, 0, 0)
+}
+
+// relPrlimit is the wrapper that runs popfetch with at most n open files, or skips the test.
+func relPrlimit(t *testing.T, n int) []string {
+	t.Helper()
+	p, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
+	return []string{p, fmt.Sprintf("--nofile=%d:%d", n, n), "--"}
+}
+
+// relManyAccounts starts n servers with 2 messages each and writes a configuration with an account
+// for each.
+func relManyAccounts(t *testing.T, n int, extra string) (*relSetup, []*pop3test.Server, [][]relMessage) {
+	t.Helper()
+	var profiles []relProfile
+	var servers []*pop3test.Server
+	var seeded [][]relMessage
+	for i := range n {
+		msgs := relMessages(fmt.Sprintf("fd%02d", i), 2)
+		srv, ca := relServer(t, pop3test.Options{Messages: relToServer(msgs)})
+		profiles = append(profiles, relProfile{Name: fmt.Sprintf("acct%02d", i), Port: srv.Port(), CAFile: ca, Extra: extra})
+		servers = append(servers, srv)
+		seeded = append(seeded, msgs)
+	}
+	return relWriteConfig(t, profiles...), servers, seeded
+}
+
+// TestRelHardeningFileLimit (issue 17.7): 40 accounts at once (--jobs 40) with 64 file descriptors.
+// "Too many open files" wherever it strikes (state file, lock, dial, maildir, CA file) is temporary:
+// exit 75, never 74 or 70; nothing is lost or delivered twice, and a run with enough descriptors then
+// fetches the rest.
+func TestRelHardeningFileLimit(t *testing.T) {
+	relTrack(t)
+	wrapper := relPrlimit(t, 64)
+	const n = 40
+	setup, servers, seeded := relManyAccounts(t, n, "")
+	r, err := relExecWrapped(relRunTimeout, setup.Env, wrapper, "--config", setup.Config, "sync", "--jobs", fmt.Sprint(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		if line == "" {
+			continue
+		}
+		failed++
+		if !strings.Contains(line, "too many open files") {
+			t.Errorf("an error that is not the file limit: %s", line)
+		}
+	}
+	t.Logf("under 64 descriptors: exit %d, %d of %d accounts failed; first lines:\n%.2000s", r.code, failed, n, r.stderr)
+	if failed == 0 {
+		t.Fatalf("no account ran out of descriptors (exit %d): the test shows nothing", r.code)
+	}
+	first := r.code
+	if first != exitTempFail {
+		t.Errorf("exit %d with accounts out of file descriptors, want %d", first, exitTempFail)
+	}
+	// Then with the normal limit: everything arrives, exactly once.
+	r = setup.run(t, nil, "sync", "--jobs", "4")
+	if r.code != 0 {
+		t.Errorf("second run: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	var lost, dup int
+	for i, srv := range servers {
+		tally := relCount(seeded[i], relReadMaildir(t, relMaildir(setup.Dir, fmt.Sprintf("acct%02d", i))), relServerData(srv))
+		lost, dup = lost+tally.lost, dup+tally.duplicated
+		if !tally.ok() || tally.delivered != len(seeded[i]) {
+			t.Errorf("acct%02d: %v", i, tally)
+		}
+	}
+	relRecord("hardening", "40 accounts at once (`sync --jobs 40`) with 64 file descriptors (`prlimit --nofile=64`) — issue 17.7",
+		fmt.Sprintf("%d of %d accounts stopped with \"too many open files\" (state file, lock, dial or maildir), each a temporary failure; the next run fetched the rest", failed, n),
+		fmt.Sprintf("%d, then %d", first, r.code), lost, dup)
+}
+
+// TestRelHardeningDaemonFileLimit (issue 17.7): `popfetch daemon --jobs 40` with 64 file
+// descriptors. The polls that run out of descriptors are temporary failures (backoff, not an
+// error retried at every interval), the daemon halves the polls it runs at once and says so, and
+// nothing is lost or delivered twice.
+func TestRelHardeningDaemonFileLimit(t *testing.T) {
+	relTrack(t)
+	wrapper := relPrlimit(t, 64)
+	const n = 40
+	setup, servers, seeded := relManyAccounts(t, n, "    interval: 1h")
+	p := &daemonProc{exited: make(chan struct{})}
+	p.cmd = exec.Command(wrapper[0], append(wrapper[1:], popfetchBin, "--config", setup.Config, "daemon", "--jobs", fmt.Sprint(n))...)
+	p.cmd.Env = setup.Env
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() || testing.Verbose() {
+			t.Logf("daemon log:\n%s", p.stderr.String())
+		}
+	})
+	lowered := p.waitLog(t, "ran out of file descriptors or memory: polling at most 20 account(s) at once from now on (--jobs 40)")
+	p.waitLog(t, "(temporary failure 1 in a row: backing off)")
+	// Every account has polled once when the log has a line for each.
+	daemonWaitFor(t, "a log line for every account", func() bool {
+		log := p.stderr.String()
+		for i := range n {
+			if !strings.Contains(log, fmt.Sprintf("Z acct%02d: ", i)) {
+				return false
+			}
+		}
+		return true
+	})
+	code, _ := p.stop(t)
+	log := p.stderr.String()
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, ": error: ") && (!strings.Contains(line, "too many open files") || !strings.Contains(line, "backing off")) {
+			t.Errorf("an error line that is not a temporary failure from the file limit: %s", line)
+		}
+	}
+	if code != 0 {
+		t.Errorf("daemon: exit %d after SIGTERM", code)
+	}
+	r := setup.run(t, nil, "sync")
+	if r.code != 0 {
+		t.Errorf("sync after the daemon: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	var lost, dup int
+	for i, srv := range servers {
+		tally := relCount(seeded[i], relReadMaildir(t, relMaildir(setup.Dir, fmt.Sprintf("acct%02d", i))), relServerData(srv))
+		lost, dup = lost+tally.lost, dup+tally.duplicated
+		if !tally.ok() || tally.delivered != len(seeded[i]) {
+			t.Errorf("acct%02d: %v", i, tally)
+		}
+	}
+	_, lowered, _ = strings.Cut(lowered, "Z ")
+	relRecord("hardening", "`popfetch daemon --jobs 40`, 40 accounts, 64 file descriptors — issue 17.7",
+		"polls out of descriptors are temporary (backoff); the daemon halves its concurrency and logs `"+lowered+"`; a sync afterwards fetched the rest",
+		fmt.Sprintf("%d (SIGTERM), then %d", code, r.code), lost, dup)
 }
