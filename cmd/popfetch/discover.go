@@ -191,9 +191,10 @@ func initDiscover(ctx context.Context, p initDiscoverParams) *initDiscovery {
 	return d
 }
 
-// initProbeAll probes the candidates concurrently. As soon as the best-ranked candidate that can
-// still work has worked, the probes still running are abandoned (their error is errInitNotNeeded):
-// a port that drops packets, or an STLS probe of a port that speaks TLS, does not hold init up.
+// initProbeAll probes the candidates concurrently, at most initMaxProbes at once, best-ranked first
+// (issue 17.6). As soon as the best-ranked candidate that can still work has worked, the probes still
+// running are abandoned and those not started are not made (their error is errInitNotNeeded): a port
+// that drops packets, or an STLS probe of a port that speaks TLS, does not hold init up.
 func initProbeAll(ctx context.Context, cands []initCandidate, p initDiscoverParams) []initProbeResult {
 	results := make([]initProbeResult, len(cands))
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -203,25 +204,6 @@ func initProbeAll(ctx context.Context, cands []initCandidate, p initDiscoverPara
 		r initProbeResult
 	}
 	ch := make(chan done, len(cands))
-	// At most initMaxProbes connections at once (issue 17.6); a probe still waiting for its turn when
-	// the choice is made (or init is interrupted) never connects.
-	slots := make(chan struct{}, initMaxProbes)
-	for i, c := range cands {
-		go func() {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				ch <- done{i, initProbeResult{initCandidate: c, err: context.Cause(ctx)}}
-				return
-			}
-			defer func() { <-slots }()
-			if ctx.Err() != nil {
-				ch <- done{i, initProbeResult{initCandidate: c, err: context.Cause(ctx)}}
-				return
-			}
-			ch <- done{i, initProbe(ctx, c, p)}
-		}()
-	}
 	// ranked lists the candidates best first; finished marks those whose probe has returned.
 	ranked := make([]int, len(cands))
 	for i := range ranked {
@@ -230,9 +212,18 @@ func initProbeAll(ctx context.Context, cands []initCandidate, p initDiscoverPara
 	slices.SortStableFunc(ranked, func(a, b int) int {
 		return initCompare(initProbeResult{initCandidate: cands[a]}, initProbeResult{initCandidate: cands[b]})
 	})
+	started := 0
+	startNext := func() {
+		i := ranked[started]
+		started++
+		go func() { ch <- done{i, initProbe(ctx, cands[i], p)} }()
+	}
+	for started < min(initMaxProbes, len(cands)) {
+		startNext()
+	}
 	finished := make([]bool, len(cands))
 	decided := false
-	for range cands {
+	for running := started; running > 0; running-- {
 		d := <-ch
 		results[d.i], finished[d.i] = d.r, true
 		if decided {
@@ -250,6 +241,16 @@ func initProbeAll(ctx context.Context, cands []initCandidate, p initDiscoverPara
 				cancel(errInitNotNeeded)
 				break
 			}
+		}
+		if !decided && ctx.Err() == nil && started < len(cands) {
+			startNext()
+			running++
+		}
+	}
+	for _, i := range ranked[started:] { // never probed
+		results[i] = initProbeResult{initCandidate: cands[i], err: errInitNotNeeded}
+		if !decided {
+			results[i].err = context.Cause(ctx)
 		}
 	}
 	return results
