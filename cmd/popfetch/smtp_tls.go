@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 
@@ -38,4 +39,15 @@ func openSMTP(a *config.Account) (store.Destination, error) {
 		}
 	}
 	return store.NewSMTP(d.Address, d.Recipient, opts)
+}
+
+// smtpTLSHint adds to a failed STARTTLS of an smtp destination what the profile can do about it.
+// The error keeps its chain (and so its exit code, 69).
+func smtpTLSHint(a *config.Account, err error) error {
+	var re *store.RelayError
+	if err == nil || a.Deliver.Kind != config.DeliverSMTP || !errors.As(err, &re) || re.Stage != "STARTTLS" || re.Code != 0 {
+		return err
+	}
+	hint := "deliver.smtp.tls is verify: name the server's CA with ca_file, or, for an MTA you trust on a network you trust, set tls: opportunistic"
+	return fmt.Errorf("%w (%s)", err, hint)
 }

@@ -76,7 +76,7 @@ type destination struct {
 func (d destination) Deliver(ctx context.Context, m pop3.MessageInfo, body io.Reader) (fetch.Pending, error) {
 	p, err := d.d.Deliver(ctx, store.Envelope{Account: d.acct.Name, User: d.acct.User, Host: d.acct.Host,
 		UID: m.UID, Size: m.Size, Received: time.Now()}, body)
-	return fetch.Pending(p), err
+	return fetch.Pending(p), smtpTLSHint(d.acct, err) // smtp_tls.go
 }
 
 func (d destination) Commit(ctx context.Context, journal func([]fetch.Pending) error) error {
