@@ -118,8 +118,9 @@ type Account struct {
 	Deliver     Destination
 	TraceHeader bool // add a Received: header (key received_header)
 
-	configPath string // for hints in errors
-	stateDir   string // the configuration's StateDir: where OAuth2 tokens may be kept
+	configPath string   // for hints in errors
+	stateDir   string   // the configuration's StateDir: where OAuth2 tokens may be kept
+	secretEnv  []string // SecretEnv: the file's password_env and client_secret_env names
 }
 
 // Password source kinds (PasswordSource.Kind).
@@ -178,6 +179,8 @@ type Destination struct {
 	Shell     bool     // mda: given as a string, run by sh -c
 	Address   string   // lmtp: "unix:/abs/path" or "host:port"; smtp: "host:port"
 	Recipient string   // lmtp, smtp: the envelope recipient
+	SMTPTLS   string   // smtp: SMTPTLSVerify or SMTPTLSOpportunistic (smtp_tls.go)
+	SMTPCA    string   // smtp: ca_file, extra trust anchors (PEM) for SMTPTLSVerify, or ""
 }
 
 // Network returns the network and address to dial for lmtp and smtp: ("unix", "/run/x") or
@@ -199,8 +202,10 @@ func (d Destination) String() string {
 			return "mda (sh -c) " + d.Command[2]
 		}
 		return "mda " + shellQuote(d.Command)
-	case DeliverLMTP, DeliverSMTP:
+	case DeliverLMTP:
 		return d.Kind + " " + d.Address + " recipient " + d.Recipient
+	case DeliverSMTP:
+		return d.Kind + " " + d.Address + " recipient " + d.Recipient + " (STARTTLS: " + d.SMTPTLS + ")"
 	}
 	return "(none)"
 }

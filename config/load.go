@@ -28,6 +28,7 @@ var (
 	passwordKeys = []string{"password", "password_command", "password_env"}
 	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP}
 	addressKeys  = []string{"address", "recipient"}
+	smtpTLSKeys  = []string{"tls", "ca_file"} // smtp only: smtp_tls.go
 	tlsModes     = []string{TLSImplicit, TLSStartTLS, TLSNone}
 	oversizes    = []string{OversizeSkip, OversizeDelete}
 
@@ -215,6 +216,7 @@ func (p *parser) parse(data []byte) *Config {
 		cfg.Accounts = append(cfg.Accounts, a)
 	})
 	sort.Slice(cfg.Accounts, func(i, j int) bool { return cfg.Accounts[i].Name < cfg.Accounts[j].Name })
+	shareSecretEnv(cfg) // childenv.go
 	return cfg
 }
 
@@ -666,9 +668,17 @@ func (p *parser) address(e entry, sc scope, key string, d *Destination) bool {
 	}
 	ok := true
 	got := map[string]bool{}
-	p.pairs(n, sc, addressKeys, func(name string, ae entry) {
+	valid := addressKeys
+	if d.Kind == DeliverSMTP {
+		valid = slices.Concat(addressKeys, smtpTLSKeys)
+	}
+	p.pairs(n, sc, valid, func(name string, ae entry) {
 		got[name] = true
 		k := key + "." + name
+		if slices.Contains(smtpTLSKeys, name) {
+			ok = p.smtpTLS(ae, sc, k, name, d) && ok
+			return
+		}
 		s, good := p.str(entry{key: &yaml.Node{Value: k}, val: ae.val}, sc)
 		if !good {
 			ok = false
@@ -707,6 +717,9 @@ func (p *parser) address(e entry, sc scope, key string, d *Destination) bool {
 			p.errAt(e.key, sc, key+"."+name, "missing (required), e.g. %s", example)
 			ok = false
 		}
+	}
+	if d.Kind == DeliverSMTP && ok {
+		ok = p.smtpTLSDefault(e, sc, key, d)
 	}
 	return ok
 }

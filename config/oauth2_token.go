@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/popfetch/popfetch/internal/httpsafe"
 	"golang.org/x/oauth2"
 
 	"github.com/popfetch/popfetch/internal/fsutil"
@@ -209,9 +210,12 @@ func (a *Account) oauth2Config(ctx context.Context, o *SecretOptions) (*oauth2.C
 	return c, nil
 }
 
-// httpContext carries the HTTP client golang.org/x/oauth2 uses: the account's timeout per request.
+// httpContext carries the HTTP client golang.org/x/oauth2 uses for the token and device endpoints:
+// the account's timeout per request, and no redirect followed (a 307 would make net/http send the
+// refresh token, code or client secret again to wherever it points; issue 17.1). A refused redirect
+// fails with an error wrapping *httpsafe.RedirectError.
 func (a *Account) httpContext(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: a.Timeout})
+	return context.WithValue(ctx, oauth2.HTTPClient, httpsafe.NewClient(a.Timeout))
 }
 
 // oauth2AccessToken is Secret for an account with oauth2:. It returns the cached access token while it
@@ -360,6 +364,9 @@ func keyringReason(err error) string {
 // tokenError turns a failure of a token or device endpoint into an error that says what to do, and
 // never quotes the response body (it could hold a token).
 func tokenError(what string, err error) error {
+	if rd, ok := httpsafe.AsRedirect(err); ok { // before net.Error: a *url.Error is one
+		return fmt.Errorf("%s: %w", what, rd)
+	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		desc := termsafe.String(re.ErrorCode)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/popfetch/popfetch/internal/childenv"
 	"github.com/zalando/go-keyring"
 	"golang.org/x/term"
 )
@@ -283,7 +284,8 @@ func runPasswordCommand(ctx context.Context, a *Account, timeout time.Duration, 
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, src.Command[0], src.Command[1:]...)
-	cmd.Env = append(os.Environ(), "POPFETCH_ACCOUNT="+a.Name, "POPFETCH_USER="+a.User, "POPFETCH_HOST="+a.Host)
+	// Without the file's password_env and client_secret_env variables (issue 12.4).
+	cmd.Env = childenv.Environ(a.secretEnv, "POPFETCH_ACCOUNT="+a.Name, "POPFETCH_USER="+a.User, "POPFETCH_HOST="+a.Host)
 	out := &capped{max: maxPasswordOutput}
 	cmd.Stdout = out
 	cmd.Stderr = stderr

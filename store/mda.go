@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/popfetch/popfetch/internal/childenv"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -32,6 +32,9 @@ type MDAOptions struct {
 	// POPFETCH_USER). Pass secrets, if an MDA ever needs one, here and never in argv: argv is
 	// visible to every user in ps(1).
 	Env []string
+	// DropEnv names variables of popfetch's environment the MDA must not inherit: those holding
+	// secrets (password_env, oauth2.client_secret_env).
+	DropEnv []string
 	// OutputLimit is how many bytes of the MDA's combined stdout and stderr (the last ones) are kept
 	// for the error message; 0 means 4 KiB.
 	OutputLimit int
@@ -195,7 +198,7 @@ func (m *MDA) Deliver(ctx context.Context, env Envelope, body io.Reader) (Pendin
 	runCtx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(runCtx, name, args...)
-	cmd.Env = append(os.Environ(), "POPFETCH_ACCOUNT="+env.Account, "POPFETCH_USER="+env.User)
+	cmd.Env = childenv.Environ(m.opts.DropEnv, "POPFETCH_ACCOUNT="+env.Account, "POPFETCH_USER="+env.User)
 	cmd.Env = append(cmd.Env, m.opts.Env...)
 	out := &tailBuffer{limit: m.opts.OutputLimit}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -129,6 +129,7 @@ type daemon struct {
 	cfg   *config.Config
 	sched *schedule
 	polls chan polled
+	jobs  *jobLimit // daemon_limit.go: --jobs, lowered while polls run out of descriptors or memory
 }
 
 // polled is the end of one account's poll.
@@ -192,7 +193,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	g.stderr, g.stderrTTY, g.stderrTerm, g.json = log, false, nil, false
 	g.stdin = strings.NewReader("") // not a terminal: never ask for a password
 	d := &daemon{o: o, g: &g, log: log, rep: &reporter{g: &g}, cfg: cfg,
-		sched: newSchedule(wallClock, rand.Float64), polls: make(chan polled)}
+		sched: newSchedule(wallClock, rand.Float64), polls: make(chan polled), jobs: newJobLimit(o.jobs)}
 	d.sched.set(cfg.Accounts)
 	log.infof("popfetch: daemon started (pid %d, %s): %s", os.Getpid(), cfg.Path, describeAccounts(cfg.Accounts))
 	return d.loop(ctx, hup, usr1)
@@ -208,11 +209,12 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 	stopping := false
 	for {
 		if !stopping {
-			for _, a := range d.sched.take(d.o.jobs - d.sched.running()) {
+			for _, a := range d.sched.take(d.jobs.cur - d.sched.running()) {
+				d.jobs.start(a.Name)
 				go d.poll(ctx, d.cfg, a)
 			}
 			// When every job is busy, the due accounts wait for a poll's end, not for the timer.
-			if at, ok := d.sched.wake(); ok && d.sched.running() < d.o.jobs {
+			if at, ok := d.sched.wake(); ok && d.sched.running() < d.jobs.cur {
 				timer.Reset(min(max(time.Until(at), 0), daemonTick))
 			} else {
 				timer.Stop()
@@ -230,6 +232,13 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 		case p := <-d.polls:
 			next, failures := d.sched.done(p.name, outcomeOf(p.res, p.err))
 			d.report(p, next, failures, stopping)
+			switch d.jobs.end(p.name, p.err) {
+			case -1:
+				d.log.errorf("popfetch: %s ran out of file descriptors or memory: polling at most %d account(s) at once from now on (--jobs %d); raise the limit (ulimit -n, LimitNOFILE=) or lower --jobs",
+					p.name, d.jobs.cur, d.o.jobs)
+			case +1:
+				d.log.infof("popfetch: polling up to %d account(s) at once again (--jobs %d)", d.jobs.cur, d.o.jobs)
+			}
 		case <-hup:
 			d.reload()
 		case <-usr1:

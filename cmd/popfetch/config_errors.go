@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/internal/httpsafe"
 )
 
 // isConfigError reports whether err is a configuration error (exit 78): a *config.Error (a file that
@@ -37,7 +38,8 @@ func secretExitCode(err error) (int, bool) {
 
 // oauth2ExitCode maps the failure to get an OAuth2 access token (*config.OAuth2Error): no refresh
 // token stored, a refresh token refused (revoked, expired) or a sign-in declined is an authentication
-// failure (77; the message names `popfetch oauth2 login ACCOUNT`), an authorization server out of reach
+// failure (77; the message names `popfetch oauth2 login ACCOUNT`), so is an endpoint that answered with a
+// redirect popfetch refused to follow (77), an authorization server out of reach
 // or a sign-in nobody completed is temporary (75), anything else (invalid_client, a wrong endpoint) is
 // the configuration's fault (78).
 func oauth2ExitCode(err error) (int, bool) {
@@ -45,8 +47,14 @@ func oauth2ExitCode(err error) (int, bool) {
 	if !errors.As(err, &oe) {
 		return 0, false
 	}
+	_, redirected := httpsafe.AsRedirect(err)
 	switch {
 	case oe.LoginRequired(), errors.Is(err, config.ErrOAuth2Denied):
+		return exitNoPerm, true
+	case redirected:
+		// An endpoint that redirects gave no token: authentication cannot happen (77), and waiting
+		// will not change that (not 75); the profile may name the wrong URL, or someone is
+		// redirecting the request on purpose (issue 17.1).
 		return exitNoPerm, true
 	case errors.Is(err, config.ErrOAuth2Unavailable), errors.Is(err, config.ErrOAuth2Timeout):
 		return exitTempFail, true

@@ -99,6 +99,7 @@ type initSRVLookup struct {
 	records    []*net.SRV // usable records in the order to try them (RFC 2782)
 	notOffered bool       // the single record's target is ".": the service is decidedly not available
 	err        error      // a lookup failure other than "no such record"
+	dropped    int        // records over initMaxSRVTargets or repeated, not probed (capRecords)
 }
 
 // initDiscover looks the domain's servers up and probes every candidate concurrently.
@@ -139,6 +140,9 @@ func initDiscover(ctx context.Context, p initDiscoverParams) *initDiscovery {
 			wg.Go(func() { lookups[i] = initLookupSRV(ctx, p.resolver, p.timeout, svc, p.domain) })
 		}
 		wg.Wait()
+		for i := range lookups {
+			lookups[i].capRecords() // discover_limits.go
+		}
 		s, plain := lookups[0], lookups[1]
 		for _, l := range lookups {
 			switch {
@@ -152,6 +156,9 @@ func initDiscover(ctx context.Context, p initDiscoverParams) *initDiscovery {
 				for _, r := range l.records {
 					d.notes = append(d.notes, fmt.Sprintf("SRV %s: %s port %d (priority %d, weight %d)",
 						l.name, strings.TrimSuffix(r.Target, "."), r.Port, r.Priority, r.Weight))
+				}
+				if l.dropped > 0 {
+					d.notes = append(d.notes, l.droppedNote())
 				}
 			}
 		}
@@ -185,9 +192,10 @@ func initDiscover(ctx context.Context, p initDiscoverParams) *initDiscovery {
 	return d
 }
 
-// initProbeAll probes the candidates concurrently. As soon as the best-ranked candidate that can
-// still work has worked, the probes still running are abandoned (their error is errInitNotNeeded):
-// a port that drops packets, or an STLS probe of a port that speaks TLS, does not hold init up.
+// initProbeAll probes the candidates concurrently, at most initMaxProbes at once, best-ranked first
+// (issue 17.6). As soon as the best-ranked candidate that can still work has worked, the probes still
+// running are abandoned and those not started are not made (their error is errInitNotNeeded): a port
+// that drops packets, or an STLS probe of a port that speaks TLS, does not hold init up.
 func initProbeAll(ctx context.Context, cands []initCandidate, p initDiscoverParams) []initProbeResult {
 	results := make([]initProbeResult, len(cands))
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -197,9 +205,6 @@ func initProbeAll(ctx context.Context, cands []initCandidate, p initDiscoverPara
 		r initProbeResult
 	}
 	ch := make(chan done, len(cands))
-	for i, c := range cands {
-		go func() { ch <- done{i, initProbe(ctx, c, p)} }()
-	}
 	// ranked lists the candidates best first; finished marks those whose probe has returned.
 	ranked := make([]int, len(cands))
 	for i := range ranked {
@@ -208,9 +213,18 @@ func initProbeAll(ctx context.Context, cands []initCandidate, p initDiscoverPara
 	slices.SortStableFunc(ranked, func(a, b int) int {
 		return initCompare(initProbeResult{initCandidate: cands[a]}, initProbeResult{initCandidate: cands[b]})
 	})
+	started := 0
+	startNext := func() {
+		i := ranked[started]
+		started++
+		go func() { ch <- done{i, initProbe(ctx, cands[i], p)} }()
+	}
+	for started < min(initMaxProbes, len(cands)) {
+		startNext()
+	}
 	finished := make([]bool, len(cands))
 	decided := false
-	for range cands {
+	for running := started; running > 0; running-- {
 		d := <-ch
 		results[d.i], finished[d.i] = d.r, true
 		if decided {
@@ -228,6 +242,16 @@ func initProbeAll(ctx context.Context, cands []initCandidate, p initDiscoverPara
 				cancel(errInitNotNeeded)
 				break
 			}
+		}
+		if !decided && ctx.Err() == nil && started < len(cands) {
+			startNext()
+			running++
+		}
+	}
+	for _, i := range ranked[started:] { // never probed
+		results[i] = initProbeResult{initCandidate: cands[i], err: errInitNotNeeded}
+		if !decided {
+			results[i].err = context.Cause(ctx)
 		}
 	}
 	return results

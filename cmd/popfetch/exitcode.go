@@ -17,7 +17,7 @@ const (
 	exitUnavailable = 69  // TLS / certificate verification failed, or STLS required but not offered
 	exitSoftware    = 70  // internal error
 	exitIOErr       = 74  // local I/O error: delivery failed, state unwritable
-	exitTempFail    = 75  // temporary: network, timeout, [IN-USE], [LOGIN-DELAY], [SYS/TEMP], lock held
+	exitTempFail    = 75  // temporary: network, timeout, [IN-USE], [LOGIN-DELAY], [SYS/TEMP], lock held, EMFILE/ENOMEM
 	exitProtocol    = 76  // protocol error: the server broke the protocol
 	exitNoPerm      = 77  // authentication refused
 	exitConfig      = 78  // configuration error
@@ -35,7 +35,7 @@ var exitTable = []struct {
 	{exitUnavailable, "TLS / certificate verification failed, or STLS required but not offered"},
 	{exitSoftware, "internal error"},
 	{exitIOErr, "local I/O error: delivery failed (disk full, MDA failed), state unwritable"},
-	{exitTempFail, "temporary: network, timeout, [IN-USE], [LOGIN-DELAY], [SYS/TEMP], lock held"},
+	{exitTempFail, "temporary: network, timeout, [IN-USE], [LOGIN-DELAY], [SYS/TEMP], lock held, out of file descriptors or memory"},
 	{exitProtocol, "protocol error: the server broke the protocol"},
 	{exitNoPerm, "authentication refused ([AUTH], bad password, OAuth2 login needed)"},
 	{exitConfig, "configuration error (with file:line)"},
@@ -88,6 +88,9 @@ type exitCoder interface{ ExitCode() int }
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
+	}
+	if resourceExhausted(err) { // classify_resource.go: before any code chosen without knowing
+		return exitTempFail
 	}
 	var ce *codedError
 	if errors.As(err, &ce) {

@@ -58,11 +58,11 @@ func openDestination(a *config.Account) (store.Destination, error) {
 	case config.DeliverMbox:
 		return store.NewMbox(d.Path, store.MboxOptions{ReceivedHeader: a.TraceHeader})
 	case config.DeliverMDA:
-		return store.NewMDA(d.Command, store.MDAOptions{Shell: d.Shell, ReceivedHeader: a.TraceHeader})
+		return store.NewMDA(d.Command, store.MDAOptions{Shell: d.Shell, ReceivedHeader: a.TraceHeader, DropEnv: a.SecretEnv()})
 	case config.DeliverLMTP:
 		return store.NewLMTP(d.Address, d.Recipient, store.LMTPOptions{ReceivedHeader: a.TraceHeader})
 	case config.DeliverSMTP:
-		return store.NewSMTP(d.Address, d.Recipient, store.SMTPOptions{ReceivedHeader: a.TraceHeader, StartTLS: true})
+		return openSMTP(a) // smtp_tls.go
 	}
 	return nil, fmt.Errorf("account %q: unknown destination %q", a.Name, d.Kind)
 }
@@ -76,7 +76,7 @@ type destination struct {
 func (d destination) Deliver(ctx context.Context, m pop3.MessageInfo, body io.Reader) (fetch.Pending, error) {
 	p, err := d.d.Deliver(ctx, store.Envelope{Account: d.acct.Name, User: d.acct.User, Host: d.acct.Host,
 		UID: m.UID, Size: m.Size, Received: time.Now()}, body)
-	return fetch.Pending(p), err
+	return fetch.Pending(p), smtpTLSHint(d.acct, err) // smtp_tls.go
 }
 
 func (d destination) Commit(ctx context.Context, journal func([]fetch.Pending) error) error {

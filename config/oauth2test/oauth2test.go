@@ -58,6 +58,7 @@ type Server struct {
 	devices map[string]*device
 	grants  map[string]int // token requests per grant_type that succeeded or failed
 	expires time.Duration
+	moved   *moved // SetRedirect: answer /token and /device with a redirect
 }
 
 type codeGrant struct {
@@ -209,6 +210,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	g := r.PostForm.Get("grant_type")
 	s.grants[g]++
+	if s.redirect(w, r) {
+		return
+	}
 	if !s.clientOK(r) {
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong client secret")
 		return
@@ -273,6 +277,10 @@ func (s *Server) deviceAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	dc, uc := random(), strings.ToUpper(random()[:8])
 	s.mu.Lock()
+	if s.redirect(w, r) {
+		s.mu.Unlock()
+		return
+	}
 	s.devices[dc] = &device{userCode: uc}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
