@@ -66,7 +66,8 @@ func loadConfig(g *globalOptions) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(path)
+	// A FIFO nobody writes would block here for ever: a signal ends the wait.
+	cfg, err := interruptible(g.interrupt, path, func() (*config.Config, error) { return config.Load(path) })
 	var ce *config.Error
 	if errors.As(err, &ce) && len(ce.Issues) > 1 {
 		fmt.Fprintln(g.stderr, ce.Error())
