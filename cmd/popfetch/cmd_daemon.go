@@ -306,7 +306,8 @@ func (d *daemon) report(p polled, next time.Time, failures int, stopping bool) {
 // ones are polled now).
 func (d *daemon) reload() {
 	path := d.cfg.Path
-	cfg, err := config.Load(path)
+	// A FIFO nobody writes would hold up the loop: the first SIGTERM ends the wait.
+	cfg, err := interruptible(d.g.interrupt, path, func() (*config.Config, error) { return config.Load(path) })
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) && len(ce.Issues) > 0 {
