@@ -65,6 +65,8 @@ type ImportAccountError struct {
 	File   string // the file's path or name, "" when parsing a stream
 	Want   string // user@host of the account being imported into
 	Reason string
+	// Ambiguous: the file holds several accounts, none of them Want; Force cannot choose.
+	Ambiguous bool
 }
 
 // Error says whose the file is, whose it should be, and how to import it anyway.
@@ -72,6 +74,9 @@ func (e *ImportAccountError) Error() string {
 	s := "store: import " + e.Kind + ": "
 	if e.File != "" {
 		s += e.File + ": "
+	}
+	if e.Ambiguous {
+		return s + e.Reason + " (importing for " + e.Want + "; it holds several accounts, so --force cannot choose)"
 	}
 	return s + e.Reason + " (importing for " + e.Want + "; --force imports it anyway)"
 }
@@ -206,13 +211,9 @@ func (a *importAccounts) pick(kind string, opts ImportOptions) ([]ImportedUID, e
 	case opts.Force && len(a.names) == 1:
 		return a.ids[a.keys[0]], nil
 	}
-	hint := "; --force imports it anyway"
-	if len(a.names) > 1 {
-		hint = "; it holds several accounts, so --force cannot choose"
-	}
-	return nil, &ImportAccountError{Kind: kind, Want: opts.User + "@" + opts.Host,
-		Reason: fmt.Sprintf("no UIDLs for user %q at host %q; the file has: %s%s", opts.User, opts.Host,
-			strings.Join(a.names, ", "), hint)}
+	return nil, &ImportAccountError{Kind: kind, Want: opts.User + "@" + opts.Host, Ambiguous: len(a.names) > 1,
+		Reason: fmt.Sprintf("no UIDLs for user %q at host %q; the file has: %s", opts.User, opts.Host,
+			strings.Join(a.names, ", "))}
 }
 
 // parseMpop reads mpop's uidls file, following uidls_read() in mpop's uidls.c.

@@ -75,8 +75,9 @@ func TestReadImportRefusesAnotherAccount(t *testing.T) {
 		ids, err := ReadImport(c.kind, c.path, c.opts)
 		if c.want == nil {
 			var ae *ImportAccountError
-			if !errors.As(err, &ae) || !strings.Contains(err.Error(), c.path) || !strings.Contains(err.Error(), "alice@pop.example.org") {
-				t.Errorf("%s: %v, want an *ImportAccountError naming the file and alice@pop.example.org", c.name, err)
+			if !errors.As(err, &ae) || !strings.Contains(err.Error(), c.path) || !strings.Contains(err.Error(), "alice@pop.example.org") ||
+				strings.Count(err.Error(), "--force") != 1 {
+				t.Errorf("%s: %v, want an *ImportAccountError naming the file, alice@pop.example.org and --force once", c.name, err)
 			}
 			continue
 		}
