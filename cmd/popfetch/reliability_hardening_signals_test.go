@@ -252,6 +252,7 @@ func TestRelHardeningSignalConfigFIFO(t *testing.T) {
 	p.signal(t, syscall.SIGTERM)
 	p.signal(t, syscall.SIGTERM)
 	code, took := p.waitExit(relSignalDeadline)
+	t.Logf("exit %d, %v after the last signal", code, took)
 	if code != exitInterrupted {
 		t.Errorf("exit %d after %v (-1: still running, killed), want 130; stderr:\n%s", code, took.Round(time.Millisecond), p.stderr.String())
 	}
@@ -283,6 +284,7 @@ func TestRelHardeningSignalImportFIFO(t *testing.T) {
 	p.signal(t, syscall.SIGTERM)
 	p.signal(t, syscall.SIGINT)
 	code, took := p.waitExit(relSignalDeadline)
+	t.Logf("exit %d, %v after the last signal", code, took)
 	if code != exitInterrupted {
 		t.Errorf("exit %d after %v (-1: still running, killed), want 130; stderr:\n%s", code, took.Round(time.Millisecond), p.stderr.String())
 	}
@@ -321,6 +323,7 @@ func TestRelHardeningSignalStdoutBlocked(t *testing.T) {
 	p.signal(t, syscall.SIGTERM)
 	p.signal(t, syscall.SIGINT)
 	code, took := p.waitExit(relSignalDeadline)
+	t.Logf("exit %d, %v after the last signal", code, took)
 	if code != exitInterrupted {
 		t.Errorf("exit %d after %v (-1: still running, killed), want 130; stderr:\n%s", code, took.Round(time.Millisecond), p.stderr.String())
 	}
@@ -373,6 +376,7 @@ func TestRelHardeningSignalDaemonEarlyHUP(t *testing.T) {
 	p.waitBlocked(t, "wait_for_partner")
 	p.signal(t, syscall.SIGTERM)
 	code, took := p.waitExit(relSignalDeadline)
+	t.Logf("exit %d, %v after the last signal", code, took)
 	if code != 0 {
 		t.Errorf("exit %d after %v (-1: still running, killed), want 0; log:\n%s", code, took.Round(time.Millisecond), p.stderr.String())
 	}
