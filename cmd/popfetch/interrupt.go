@@ -18,7 +18,7 @@ import (
 // connections, removing the files of an unfinished batch) before the process exits regardless. Exiting
 // then is as safe as kill -9, which the design survives: nothing is deleted on a server before it is
 // delivered and recorded.
-const abortGrace = 500 * time.Millisecond
+const abortGrace = time.Second
 
 // interruptible runs f, which reads input that may never come (a FIFO nobody writes), and returns
 // its result, or an exit-130 error "interrupted while reading WHAT" as soon as ctx is done. f then
