@@ -115,6 +115,11 @@ type Account struct {
 	Timeout     time.Duration // per network operation
 	Interval    time.Duration // `popfetch daemon`: time between polls (before jitter and backoff)
 
+	// DeleteImported (key delete_imported): messages whose UIDL was imported from another fetcher's
+	// list (`popfetch state import`) may be deleted like those popfetch delivered; by default they
+	// are left on the server.
+	DeleteImported bool
+
 	Deliver     Destination
 	TraceHeader bool // add a Received: header (key received_header)
 

@@ -24,7 +24,7 @@ var (
 	accountKeys = []string{"host", "port", "tls", "ca_file", "tls_fingerprint", "user", "auth",
 		"password", "password_command", "password_env", "password_timeout", "allow_plaintext_auth",
 		"keep", "keep_days", "fetch_all", "max_size", "oversize", "max_messages", "timeout", "deliver",
-		"received_header", "interval", "oauth2"}
+		"received_header", "interval", "oauth2", "delete_imported"}
 	passwordKeys = []string{"password", "password_command", "password_env"}
 	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP}
 	addressKeys  = []string{"address", "recipient"}
@@ -411,6 +411,8 @@ func (p *parser) apply(a *Account, l layer, skip []string) {
 			}
 		case "fetch_all":
 			a.FetchAll, _ = p.bool(e, sc)
+		case "delete_imported":
+			a.DeleteImported, _ = p.bool(e, sc)
 		case "max_size":
 			n := resolve(e.val)
 			if n.Kind != yaml.ScalarNode || isNull(n) {

@@ -14,6 +14,9 @@ type Policy struct {
 	MaxSize        int64 // bytes; 0 = no limit
 	OversizeDelete bool  // delete oversized messages without retrieving them (else skip them)
 	MaxMessages    int   // retrieve at most this many per run; 0 = no limit
+	// DeleteImported lets the plan delete, like messages popfetch delivered, messages whose UIDL was
+	// imported from another fetcher's list (see ImportedState); without it they are left alone.
+	DeleteImported bool
 }
 
 // Reason says why the plan treats a message as it does.

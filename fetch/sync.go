@@ -175,6 +175,9 @@ func Sync(ctx context.Context, acct *Account, dest Destination, st State, opts O
 		return res, err
 	}
 	plan := MakePlan(listing, st.FirstSeen, acct.Policy, now())
+	if is, ok := st.(ImportedState); ok && !acct.Policy.DeleteImported {
+		plan = keepImported(plan, is.Imported)
+	}
 	res.Skipped = len(plan.Skip)
 	if opts.DryRun {
 		res.Plan = &plan

@@ -23,6 +23,8 @@ import (
 //	popfetch-state v1
 //	<crc> P<TAB><uid><TAB><first-seen><TAB><ref>                    pending: in the destination, maybe not visible
 //	<crc> D<TAB><uid><TAB><first-seen><TAB><delivered><TAB><ref>    delivered (ref may be empty)
+//	<crc> D<TAB><uid><TAB><first-seen><TAB><delivered><TAB><ref><TAB><from>
+//	                                                                another fetcher had it (state import)
 //	<crc> F<TAB><uid>                                               forgotten (gone from the server)
 //	<crc> L<TAB><until>                                             [LOGIN-DELAY]: do not log in before
 //
@@ -43,7 +45,10 @@ import (
 //
 // Versions: the header names the format version. A later popfetch must keep reading v1 (it may
 // add fields at the end of a record, which v1 readers ignore); this one refuses a later version
-// with a clear error instead of guessing.
+// with a clear error instead of guessing. The <from> field of a D record is such an addition: it
+// names the fetcher whose list the UIDL was imported from (fetchmail, mpop, getmail), and is absent
+// when popfetch delivered the message itself. Files without it read as before; a popfetch that
+// predates it reads such a record as an ordinary delivery.
 
 // stateVersion is the format this code writes; it reads versions 1..stateVersion.
 const stateVersion = 1
@@ -79,6 +84,9 @@ type Entry struct {
 	Status    Status
 	Ref       string    // the destination's handle (a maildir file name), "" if none
 	Delivered time.Time // zero unless Status is StatusDelivered
+	// Imported names the other fetcher whose list this UIDL was imported from (State.Import); ""
+	// when popfetch delivered the message itself.
+	Imported string
 }
 
 // Options configure OpenStateOptions. The zero value is valid.
@@ -93,6 +101,7 @@ type entry struct {
 	first, delivered int64 // Unix seconds; 0 = none
 	status           Status
 	ref              string
+	from             string // imported from; "" = delivered by popfetch
 }
 
 // journalFile is what State needs of its open journal; tests substitute a failing one.
@@ -300,6 +309,7 @@ type record struct {
 	op               byte // 'P', 'D', 'F', 'L'
 	uid, ref         string
 	first, delivered int64
+	from             string // D only: imported from
 }
 
 // parseRecord checks a line's checksum and parses it. Extra fields at the end are ignored (room for
@@ -317,7 +327,7 @@ func parseRecord(line []byte) (record, error) {
 	if crc32.Checksum(payload, castagnoli) != want {
 		return record{}, errors.New("checksum mismatch")
 	}
-	var f [6][]byte
+	var f [7][]byte // up to 6 fields; f[6] holds any later ones
 	n := 0
 	for n < len(f) {
 		i := bytes.IndexByte(payload, '\t')
@@ -358,6 +368,9 @@ func parseRecord(line []byte) (record, error) {
 		if r.first, err = parseTime(f[2]); err == nil {
 			r.delivered, err = parseTime(f[3])
 		}
+		if n > 5 {
+			r.from = importedFrom(f[5])
+		}
 	case 'F':
 		r.uid = unescapeField(f[1])
 	case 'L':
@@ -375,7 +388,7 @@ func (s *State) apply(r record) {
 	case 'P':
 		s.entries[r.uid] = entry{first: r.first, status: StatusPending, ref: r.ref}
 	case 'D':
-		s.entries[r.uid] = entry{first: r.first, delivered: r.delivered, status: StatusDelivered, ref: r.ref}
+		s.entries[r.uid] = entry{first: r.first, delivered: r.delivered, status: StatusDelivered, ref: r.ref, from: r.from}
 	case 'F':
 		delete(s.entries, r.uid)
 	case 'L':
@@ -398,6 +411,9 @@ func appendRecord(buf []byte, r record) []byte {
 		buf = appendTime(append(buf, '\t'), r.first)
 		buf = appendTime(append(buf, '\t'), r.delivered)
 		buf = appendField(buf, r.ref)
+		if r.from != "" {
+			buf = appendField(buf, r.from)
+		}
 	case 'F':
 		buf = appendField(buf, r.uid)
 	case 'L':
@@ -594,7 +610,7 @@ func (s *State) writeSnapshot() error {
 	}
 	for _, uid := range uids {
 		e := s.entries[uid]
-		r := record{op: 'D', uid: uid, first: e.first, delivered: e.delivered, ref: e.ref}
+		r := record{op: 'D', uid: uid, first: e.first, delivered: e.delivered, ref: e.ref, from: e.from}
 		if e.status == StatusPending {
 			r.op = 'P'
 		}
@@ -649,7 +665,18 @@ func (s *State) Lookup(uid string) (Entry, bool) {
 	if !ok {
 		return Entry{}, false
 	}
-	return Entry{UID: uid, FirstSeen: toTime(e.first), Status: e.status, Ref: e.ref, Delivered: toTime(e.delivered)}, true
+	return Entry{UID: uid, FirstSeen: toTime(e.first), Status: e.status, Ref: e.ref, Delivered: toTime(e.delivered),
+		Imported: e.from}, true
+}
+
+// Imported reports whether uid was imported from another fetcher's list (State.Import) and not
+// delivered by popfetch since: popfetch never had the message, so the engine does not delete it
+// unless told to (fetch.Policy.DeleteImported).
+func (s *State) Imported(uid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[uid]
+	return ok && e.from != ""
 }
 
 // Seen reports whether uid is in the state (delivered, or pending): the engine does not retrieve it
@@ -719,7 +746,7 @@ func (s *State) MarkDelivered(uids []string, at time.Time) error {
 			continue
 		}
 		e, ok := s.entries[uid]
-		if ok && e.status == StatusDelivered {
+		if ok && e.status == StatusDelivered && e.from == "" {
 			continue
 		}
 		first := e.first
@@ -820,9 +847,10 @@ func (s *State) LoginDelayUntil() time.Time {
 	return toTime(s.loginDelay)
 }
 
-// Import durably adds UIDLs read from another fetcher's file (ParseImport) as delivered, so that
-// they are not fetched again. An ImportedUID without a time gets at. UIDLs already known are left
-// alone. It returns how many were added.
+// Import durably adds UIDLs read from another fetcher's file (ParseImport) as delivered by that
+// fetcher, so that they are not fetched again, and are not deleted either unless the user says so
+// (Imported). An ImportedUID without a time gets at; one without From is recorded as from "import".
+// UIDLs already known are left alone. It returns how many were added.
 func (s *State) Import(ids []ImportedUID, at time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -844,12 +872,30 @@ func (s *State) Import(ids []ImportedUID, at time.Time) (int, error) {
 		if t == 0 {
 			t = def
 		}
-		recs = append(recs, record{op: 'D', uid: id.UID, first: t, delivered: t})
+		from := id.From
+		if from == "" {
+			from = "import"
+		}
+		recs = append(recs, record{op: 'D', uid: id.UID, first: t, delivered: t, from: from})
 	}
 	if err := s.commit(recs); err != nil {
 		return 0, err
 	}
 	return len(recs), nil
+}
+
+// importedFrom returns the <from> field of a D record, sharing the strings of the usual values (the
+// state may hold 100,000 of them).
+func importedFrom(b []byte) string {
+	if i := bytes.IndexByte(b, '\t'); i >= 0 { // fields added by a later version
+		b = b[:i]
+	}
+	for _, k := range []string{ImportFetchmail, ImportMpop, ImportGetmail, "import"} {
+		if string(b) == k {
+			return k
+		}
+	}
+	return unescapeField(b)
 }
 
 // Close closes the state file. Every successful write was already durable.

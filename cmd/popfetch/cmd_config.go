@@ -66,7 +66,8 @@ func loadConfig(g *globalOptions) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(path)
+	// A FIFO nobody writes would block here for ever: a signal ends the wait.
+	cfg, err := interruptible(g.interrupt, path, func() (*config.Config, error) { return config.Load(path) })
 	var ce *config.Error
 	if errors.As(err, &ce) && len(ce.Issues) > 1 {
 		fmt.Fprintln(g.stderr, ce.Error())
@@ -116,6 +117,7 @@ type accountView struct {
 	Keep               bool   `json:"keep"`
 	KeepDays           int    `json:"keep_days"`
 	FetchAll           bool   `json:"fetch_all"`
+	DeleteImported     bool   `json:"delete_imported"`
 	MaxSize            int64  `json:"max_size"`
 	Oversize           string `json:"oversize"`
 	MaxMessages        int    `json:"max_messages"`
@@ -140,7 +142,8 @@ func viewOf(a *config.Account) accountView {
 		MaxSize: a.MaxSize, Oversize: a.Oversize, MaxMessages: a.MaxMessages, Timeout: fmtDuration(a.Timeout),
 		Interval: fmtDuration(a.Interval),
 		Deliver:  a.Deliver.String(), ReceivedHeader: a.TraceHeader,
-		OAuth2: oauth2String(a),
+		OAuth2:         oauth2String(a),
+		DeleteImported: a.DeleteImported,
 	}
 }
 
@@ -194,6 +197,7 @@ func printConfig(w io.Writer, cfg *config.Config) error {
 		line("keep", v.Keep)
 		line("keep_days", v.KeepDays)
 		line("fetch_all", v.FetchAll)
+		line("delete_imported", v.DeleteImported)
 		if v.MaxSize > 0 {
 			line("max_size", fmt.Sprintf("%d  # bytes", v.MaxSize))
 		} else {

@@ -141,6 +141,20 @@ type polled struct {
 }
 
 func runDaemon(ctx context.Context, o daemonOptions) error {
+	// First of all, before opening syslog, loading the configuration (which may wait on a FIFO or a
+	// slow disk) and taking the lock: SIGHUP and SIGUSR1 would otherwise end the process (129, 138),
+	// and a service manager's reload may send SIGHUP as soon as the process exists. A SIGHUP that
+	// comes before the daemon has started reloads the configuration once it has.
+	reloadSig, pollSig := daemonSignals()
+	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	if reloadSig != nil {
+		signal.Notify(hup, reloadSig)
+		defer signal.Stop(hup)
+	}
+	if pollSig != nil {
+		signal.Notify(usr1, pollSig)
+		defer signal.Stop(usr1)
+	}
 	if o.jobs < 1 {
 		return withCode(exitUsage, fmt.Errorf("--jobs must be at least 1"))
 	}
@@ -175,19 +189,6 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 		return err
 	}
 	defer lock.Unlock()
-
-	// Before the first log line: whoever waits for it may signal at once, and SIGHUP and SIGUSR1
-	// would otherwise end the process.
-	reloadSig, pollSig := daemonSignals()
-	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
-	if reloadSig != nil {
-		signal.Notify(hup, reloadSig)
-		defer signal.Stop(hup)
-	}
-	if pollSig != nil {
-		signal.Notify(usr1, pollSig)
-		defer signal.Stop(usr1)
-	}
 
 	g := *o.globalOptions
 	g.stderr, g.stderrTTY, g.stderrTerm, g.json = log, false, nil, false
@@ -316,7 +317,8 @@ func (d *daemon) report(p polled, next time.Time, failures int, stopping bool) {
 // ones are polled now).
 func (d *daemon) reload() {
 	path := d.cfg.Path
-	cfg, err := config.Load(path)
+	// A FIFO nobody writes would hold up the loop: the first SIGTERM ends the wait.
+	cfg, err := interruptible(d.g.interrupt, path, func() (*config.Config, error) { return config.Load(path) })
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) && len(ce.Issues) > 0 {

@@ -74,6 +74,9 @@ func runList(ctx context.Context, o inspectOptions) (err error) {
 		defer st.Close()
 		seen = func(uid string) string {
 			if e, ok := st.Lookup(uid); ok && e.Status == store.StatusDelivered {
+				if e.Imported != "" {
+					return "imported" // another fetcher had it (state import): not fetched, not deleted
+				}
 				return "have"
 			}
 			return "new"
@@ -100,7 +103,7 @@ func runList(ctx context.Context, o inspectOptions) (err error) {
 			Number int    `json:"number"`
 			UID    string `json:"uidl"`
 			Size   int64  `json:"size"`
-			Status string `json:"status"` // have, new, or ? (state locked by a sync)
+			Status string `json:"status"` // have, imported, new, or ? (state locked by a sync)
 		}
 		rows := make([]row, len(listing))
 		for i, m := range listing {

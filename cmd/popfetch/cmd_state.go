@@ -15,6 +15,7 @@ import (
 type stateImportOptions struct {
 	*globalOptions
 	from, file, account string
+	force               bool // import a file that names another account
 }
 
 func stateCommand(stdin io.Reader) *cli.Command {
@@ -26,16 +27,20 @@ func stateCommand(stdin io.Reader) *cli.Command {
 			Usage:     "import another fetcher's list of retrieved messages, so that switching fetches nothing twice",
 			ArgsUsage: "FILE ACCOUNT",
 			Description: "FILE is fetchmail's .fetchids, mpop's UIDLs file (~/.mpop_uidls/...) or a getmail6 oldmail-* file;\n" +
-				"the entries for the account's user and host are imported.",
+				"the entries for the account's user and host are imported. A file that belongs to another account\n" +
+				"(fetchmail and mpop name user and host in it, getmail in the file name) is refused with exit 65\n" +
+				"unless --force. Imported messages are not fetched again; in delete mode they are left on the\n" +
+				"server, as popfetch never had them, unless sync --delete-imported or the profile's delete_imported.",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "from", Required: true, Usage: "the other fetcher: fetchmail, mpop or getmail"},
+				&cli.BoolFlag{Name: "force", Usage: "import a file that says it belongs to another user or host"},
 			},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 2 {
 					return withCode(exitUsage, fmt.Errorf("state import takes FILE and ACCOUNT"))
 				}
 				return runStateImport(c.Context, stateImportOptions{globalOptions: globalsFrom(c, stdin),
-					from: c.String("from"), file: c.Args().Get(0), account: c.Args().Get(1)})
+					from: c.String("from"), file: c.Args().Get(0), account: c.Args().Get(1), force: c.Bool("force")})
 			},
 		}},
 	}
@@ -51,6 +56,22 @@ func runStateImport(ctx context.Context, o stateImportOptions) error {
 	if err != nil {
 		return err
 	}
+	// Read the file before taking the lock: a FIFO nobody writes must not hold the account's lock,
+	// and a signal ends the wait.
+	opts := store.ImportOptions{User: a.User, Host: a.Host, Force: o.force}
+	ids, err := interruptible(ctx, o.file, func() ([]store.ImportedUID, error) {
+		return store.ReadImport(o.from, o.file, opts)
+	})
+	if err != nil {
+		var (
+			fe *store.ImportFormatError
+			ae *store.ImportAccountError
+		)
+		if errors.As(err, &fe) || errors.As(err, &ae) {
+			return withCode(exitDataErr, err)
+		}
+		return err
+	}
 	lock, err := store.Lock(cfg.StateDir, a.Name, false)
 	if err != nil {
 		return err
@@ -61,12 +82,8 @@ func runStateImport(ctx context.Context, o stateImportOptions) error {
 		return err
 	}
 	defer st.Close()
-	n, err := store.ImportFile(st, o.from, o.file, store.ImportOptions{User: a.User, Host: a.Host}, time.Now())
+	n, err := st.Import(ids, time.Now())
 	if err != nil {
-		var fe *store.ImportFormatError
-		if errors.As(err, &fe) {
-			return withCode(exitDataErr, err)
-		}
 		return err
 	}
 	if !o.quiet {

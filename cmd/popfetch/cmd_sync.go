@@ -27,6 +27,10 @@ type syncOptions struct {
 	toStdout bool
 	wait     bool
 	check    bool // `popfetch check`: count new messages only
+
+	// deleteImported: delete messages whose UIDL was imported from another fetcher's list, as the
+	// profile key delete_imported does.
+	deleteImported bool
 }
 
 var accountFlags = []cli.Flag{
@@ -46,12 +50,14 @@ func syncCommand(stdin io.Reader) *cli.Command {
 			&cli.BoolFlag{Name: "keep", Usage: "leave messages on the server this run"},
 			&cli.BoolFlag{Name: "no-keep", Usage: "delete retrieved messages on the server this run"},
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "also retrieve messages retrieved before (fetch_all)"},
+			&cli.BoolFlag{Name: "delete-imported", Usage: "delete, as if popfetch had delivered them, messages known only from a state import (profile key delete_imported)"},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "plan and print what would be done; change nothing"},
 			&cli.BoolFlag{Name: "stdout", Usage: "write messages to stdout as an mboxrd stream instead of the profile's destination"},
 		}, accountFlags...),
 		Action: func(c *cli.Context) error {
 			o := syncOptions{globalOptions: globalsFrom(c, stdin), accounts: c.Args().Slice(), jobs: c.Int("jobs"),
-				all: c.Bool("all"), dryRun: c.Bool("dry-run"), toStdout: c.Bool("stdout"), wait: c.Bool("wait")}
+				all: c.Bool("all"), dryRun: c.Bool("dry-run"), toStdout: c.Bool("stdout"), wait: c.Bool("wait"),
+				deleteImported: c.Bool("delete-imported")}
 			if c.Bool("keep") && c.Bool("no-keep") {
 				return withCode(exitUsage, fmt.Errorf("--keep and --no-keep exclude each other"))
 			}
@@ -176,6 +182,9 @@ func syncAccount(ctx context.Context, o syncOptions, cfg *config.Config, a *conf
 	}
 	if o.all {
 		acct.Policy.FetchAll = true
+	}
+	if o.deleteImported {
+		acct.Policy.DeleteImported = true
 	}
 	lock, err := lockAccount(ctx, cfg.StateDir, a.Name, o.wait)
 	if err != nil {

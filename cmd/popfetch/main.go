@@ -39,6 +39,9 @@ type globalOptions struct {
 	stderrTerm *os.File
 	// abort is cancelled by a second SIGINT/SIGTERM (the command's context by the first).
 	abort context.Context
+	// interrupt is the command's context, cancelled by the first SIGINT/SIGTERM: reading input that
+	// may never come (the configuration file, an imported file: FIFOs) gives up when it is done.
+	interrupt context.Context
 }
 
 func globalsFrom(c *cli.Context, stdin io.Reader) *globalOptions {
@@ -54,6 +57,7 @@ func globalsFrom(c *cli.Context, stdin io.Reader) *globalOptions {
 		stderrTTY:  isTerminal(c.App.Metadata["stderr"]),
 		stderrTerm: terminalFile(c.App.Metadata["stderr"]),
 		abort:      metaContext(c.App.Metadata["abort"]),
+		interrupt:  c.Context,
 	}
 }
 
@@ -135,11 +139,15 @@ func terminalFile(w any) *os.File {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// The first SIGINT/SIGTERM cancels ctx: commands stop, and a sync finishes the message it is on,
 	// commits what it has and sends QUIT. A second one cancels abort: a sync abandons the connection
-	// at once (nothing uncommitted was deleted, so nothing is lost).
+	// at once (nothing uncommitted was deleted, so nothing is lost); and if the command has not
+	// returned within abortGrace (blocked where no context reaches: open(2) of a FIFO, a write to a
+	// full pipe), the process exits 130 regardless (exitAfterAbort).
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	abort, abortNow := context.WithCancel(context.Background())
 	defer abortNow()
+	finished := make(chan struct{})
+	defer close(finished)
 	sigs := make(chan os.Signal, 2)
 	// Not stopped when run returns: a signal arriving between the end of the work and the exit would
 	// otherwise kill the process with the default action (exit 143 for work that was completed).
@@ -150,13 +158,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			select {
 			case <-sigs:
 				n++
-				if n == 1 {
+				switch n {
+				case 1:
 					stop()
-				} else {
+				case 2:
 					abortNow()
-					return
+					go exitAfterAbort(finished, stderr)
 				}
-			case <-abort.Done():
+				// Later signals change nothing: the process is already ending.
+			case <-finished:
 				return
 			}
 		}

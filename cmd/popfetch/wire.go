@@ -45,6 +45,7 @@ func fetchAccount(g *globalOptions, a *config.Account) *fetch.Account {
 		Policy: fetch.Policy{
 			Keep: a.Keep, KeepDays: a.KeepDays, FetchAll: a.FetchAll, MaxSize: a.MaxSize,
 			OversizeDelete: a.Oversize == config.OversizeDelete, MaxMessages: a.MaxMessages,
+			DeleteImported: a.DeleteImported,
 		},
 	}
 }
