@@ -385,15 +385,13 @@ func checkUIDs(listing []pop3.MessageInfo, keep bool) error {
 	if !keep || len(listing) == 0 {
 		return nil
 	}
-	seen := make(map[string]bool, len(listing))
 	for _, m := range listing {
 		if m.UID == "" {
 			return ErrNoUIDL
 		}
-		if seen[m.UID] {
-			return fmt.Errorf("%w (%q)", ErrDuplicateUID, m.UID)
-		}
-		seen[m.UID] = true
+	}
+	if uid, ok := duplicateUID(listing); ok {
+		return fmt.Errorf("%w (%q)", ErrDuplicateUID, uid)
 	}
 	return nil
 }

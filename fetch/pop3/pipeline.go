@@ -81,19 +81,16 @@ func (e *BatchError) Unwrap() error { return e.Refused[0].Err }
 
 // Listing returns every message's number, size and unique-id: LIST and UIDL, pipelined when the
 // server allows it. When the server refuses UIDL, the UIDs are empty and err is nil; check UIDs
-// before relying on them (keep mode cannot work without them).
+// before relying on them (keep mode cannot work without them). More than MaxListing messages is an
+// error matching ErrListingTooLong. The listing is compact (see listing_compact.go).
 func (c *Client) Listing(ctx context.Context) ([]MessageInfo, error) {
 	if c.listingQueued && c.broken == nil {
 		stop := context.AfterFunc(ctx, func() { c.tc.abort(context.Cause(ctx)) })
 		defer stop()
-		list, uidl, err := c.readQueuedListing()
-		if err != nil {
-			return nil, err
-		}
-		return c.mergeListing(list, uidl)
+		return c.readQueued()
 	}
-	var list, uidl []MessageInfo
-	var listErr, uidlErr error
+	var list []MessageInfo
+	var listErr error
 	// Refusals are noted, not returned, so that both replies are always read.
 	err := c.pipeline(ctx, "LIST", []string{"LIST", "UIDL"}, false, func(i int, _ io.Reader, err error) error {
 		switch {
@@ -105,12 +102,9 @@ func (c *Client) Listing(ctx context.Context) ([]MessageInfo, error) {
 			list, rerr = c.readList()
 			return rerr
 		case err != nil:
-			uidlErr = err
-			return nil
+			return nil // no UIDL: the UIDs stay empty
 		default:
-			var rerr error
-			uidl, rerr = c.readUidl()
-			return rerr
+			return c.readUidlInto(list)
 		}
 	})
 	if err != nil {
@@ -119,10 +113,10 @@ func (c *Client) Listing(ctx context.Context) ([]MessageInfo, error) {
 	if listErr != nil {
 		return nil, listErr
 	}
-	if uidlErr != nil {
-		uidl = nil
+	if err := c.checkListNumbers(list); err != nil {
+		return nil, err
 	}
-	return c.mergeListing(list, uidl)
+	return list, nil
 }
 
 // PipelineListingAfterAuth asks Auth to send LIST and UIDL right behind the last message of the login
@@ -156,49 +150,38 @@ func (c *Client) sendThenQueue(cmd, line, shown string) error {
 	return nil
 }
 
-// readQueuedListing reads the replies to a LIST and UIDL sent behind the login. A refused LIST is
-// returned as its *Error (after the UIDL reply is read too); a refused UIDL leaves uidl nil.
-func (c *Client) readQueuedListing() (list, uidl []MessageInfo, err error) {
+// readQueuedListing is readQueued for callers that only read the replies out of the way; its second
+// result is always nil (the UIDs are set in list).
+func (c *Client) readQueuedListing() (list, _ []MessageInfo, err error) {
+	list, err = c.readQueued()
+	return list, nil, err
+}
+
+// readQueued reads the replies to a LIST and UIDL sent behind the login. A refused LIST is returned
+// as its *Error (after the UIDL reply is read too); a refused UIDL leaves the UIDs empty.
+func (c *Client) readQueued() (list []MessageInfo, err error) {
 	c.listingQueued = false
 	var listErr error
 	if _, err := c.readOK("LIST"); err != nil {
 		if !isRefusal(err) {
-			return nil, nil, err
+			return nil, err
 		}
 		listErr = err
 	} else if list, err = c.readList(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if _, err := c.readOK("UIDL"); err != nil {
 		if !isRefusal(err) {
-			return nil, nil, err
+			return nil, err
 		}
-	} else if uidl, err = c.readUidl(); err != nil {
-		return nil, nil, err
+	} else if err := c.readUidlInto(list); err != nil {
+		return nil, err
 	}
-	return list, uidl, listErr
-}
-
-// mergeListing merges LIST and UIDL replies by message number; uidl nil means no UIDs.
-func (c *Client) mergeListing(list, uidl []MessageInfo) ([]MessageInfo, error) {
-	byNum := make(map[int]int, len(list))
-	for i, m := range list {
-		if _, dup := byNum[m.Number]; dup {
-			return nil, c.fail(protocolError("LIST", "message %d listed twice", m.Number))
-		}
-		byNum[m.Number] = i
+	if listErr != nil {
+		return nil, listErr
 	}
-	if uidl != nil {
-		seen := make(map[int]bool, len(uidl))
-		for _, u := range uidl {
-			if seen[u.Number] {
-				return nil, c.fail(protocolError("UIDL", "message %d listed twice", u.Number))
-			}
-			seen[u.Number] = true
-			if i, ok := byNum[u.Number]; ok {
-				list[i].UID = u.UID
-			}
-		}
+	if err := c.checkListNumbers(list); err != nil {
+		return nil, err
 	}
 	return list, nil
 }
