@@ -8,12 +8,16 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
 )
 
 // relBigListing starts a plain-text POP3 server on loopback whose maildrop lists n messages with
@@ -166,4 +170,94 @@ func TestRelHardeningListingCap(t *testing.T) {
 	t.Logf("exit %d in %v: %s", r.code, r.took, line)
 	relRecord("hardening", "a maildrop listing 1,000,001 messages",
 		"refused it: `"+strings.TrimPrefix(line, "popfetch: ")+"`", r.code, 0, 0)
+}
+
+// relSyncBuffer is a bytes.Buffer safe for the server's goroutines.
+type relSyncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *relSyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *relSyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestRelHardeningStreamMaxSize (issue 12.5): the server lists message 2 as 32 octets and sends
+// 100 MB when it is retrieved; the profile says max_size: 1MB. popfetch stops reading just past
+// 1 MB, delivers nothing of it (and deletes nothing), says so in one line and exits 65; the next run
+// skips it (oversize: skip) without retrieving it and fetches the others.
+func TestRelHardeningStreamMaxSize(t *testing.T) {
+	relTrack(t)
+	msgs := relMessages("big", 4)
+	var trace relSyncBuffer
+	srv, ca := relServer(t, pop3test.Options{Messages: relToServer(msgs), Trace: &trace, Faults: []pop3test.Fault{
+		{Command: "LIST", Action: pop3test.WrongSize, Arg: "2", Bytes: 32},
+		{Command: "RETR", Arg: "2", Action: pop3test.Inflate, Bytes: 100 << 20},
+	}})
+	s := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Extra: "    max_size: 1MB"})
+	md := relMaildir(s.Dir, "acct")
+
+	r, err := relExecMeasured(relRunTimeout, s.Env, "--config", s.Config, "sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := relOneLine(r.stderr, "acct")
+	if err != nil {
+		t.Error(err)
+	}
+	want := regexp.MustCompile(`^popfetch: acct: message 2 \(UIDL "big-uid-001"\) is larger than max_size 1000000 octets although LIST said 32: stopped reading after 10[0-9]{5} octets, delivered none of it and deleted nothing this run; the next run leaves it on the server \(oversize: skip\)$`)
+	if r.code != exitDataErr || !want.MatchString(line) {
+		t.Errorf("exit %d, stderr %q; want 65 and %s", r.code, r.stderr, want)
+	}
+	got := relReadMaildir(t, md)
+	tally := relCount(msgs, got, relServerData(srv))
+	if !tally.ok() || tally.delivered != 1 || got[string(msgs[0].Data)] != 1 || len(got) != 1 {
+		t.Errorf("first run: %v; want only message 1 delivered", tally)
+	}
+	if n := len(srv.Messages()); n != 4 {
+		t.Errorf("first run: the server holds %d messages, want all 4 (nothing deleted)", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(md, "tmp")); len(ents) != 0 {
+		t.Errorf("first run left %d files in the maildir's tmp/", len(ents))
+	}
+	// The server was stopped long before 100 MB: what it handed the socket is bounded by max_size,
+	// the slack and the socket buffers.
+	cut := regexp.MustCompile(`client went away after at most (\d+) octets`).FindStringSubmatch(trace.String())
+	if cut == nil {
+		t.Errorf("the server sent the whole 100 MB (no cut-off in its trace)")
+	} else if n, _ := strconv.Atoi(cut[1]); n > 16<<20 {
+		t.Errorf("the server sent %d octets before popfetch went away, want at most 16 MiB", n)
+	}
+	retrs := strings.Count(trace.String(), "C: RETR 2")
+
+	r2 := s.run(t, nil, "sync")
+	if r2.code != 0 || r2.stderr != "" {
+		t.Errorf("second run: exit %d, stderr %q; want 0 and silence", r2.code, r2.stderr)
+	}
+	got = relReadMaildir(t, md)
+	held := relServerData(srv)
+	t2 := relCount(msgs, got, held)
+	if !t2.ok() || t2.delivered != 3 || len(held) != 1 || string(held[0]) != string(msgs[1].Data) {
+		t.Errorf("second run: %v; want messages 1, 3, 4 delivered and only message 2 on the server", t2)
+	}
+	if n := strings.Count(trace.String(), "C: RETR 2"); n != retrs {
+		t.Errorf("the second run retrieved message 2 again")
+	}
+	t.Logf("exit %d in %v, peak RSS %d KiB: %s; then exit %d: %v", r.code, r.took, r.maxRSSKiB, line, r2.code, t2)
+	did := "stopped reading it past max_size + 64 KiB, delivered none of it, deleted nothing: `" +
+		strings.TrimPrefix(line, "popfetch: ") + "`"
+	if r.maxRSSKiB > 0 {
+		did += fmt.Sprintf(" (peak RSS %d MiB)", (r.maxRSSKiB+512)>>10)
+	}
+	did += "; the next run skipped it without retrieving it, delivered the other 3 (exit 0)"
+	relRecord("hardening", "LIST says 32 octets, RETR sends 100 MB (max_size: 1MB)", did,
+		fmt.Sprintf("%d, then %d", r.code, r2.code), max(tally.lost, t2.lost), max(tally.duplicated, t2.duplicated))
 }

@@ -14,7 +14,14 @@ import (
 // and err is its *Error; otherwise body streams the message (see Retr) and is valid only until the
 // function returns (what it leaves unread is discarded). A non-nil return stops RetrMany, which then
 // returns that error once the replies already in flight are consumed (so the connection stays usable).
+// An error that wraps ErrAbandon stops it at once instead: see ErrAbandon.
 type RetrFunc func(n int, body io.Reader, err error) error
+
+// ErrAbandon, wrapped in the error a RetrFunc returns, makes RetrMany give up the connection rather
+// than read the rest of the body and the replies in flight (a message far larger than its LIST size
+// would take that long): the connection is closed without QUIT, so the server commits none of the
+// session's deletions (RFC 1939 §6), and RetrMany returns the RetrFunc's error. Err then reports it.
+var ErrAbandon = errors.New("pop3: connection abandoned")
 
 // RetrMany retrieves the messages nums in order and hands each to fn as a stream. When the server
 // advertises PIPELINING (RFC 2449 §6.7) the RETR commands are written by a second goroutine, at most
@@ -221,6 +228,9 @@ func (c *Client) pipeline(ctx context.Context, cmd string, cmds []string, multi 
 				herr = handle(i, nil, err)
 			}
 		}
+		if herr != nil && errors.Is(herr, ErrAbandon) {
+			return c.fail(herr) // read nothing more
+		}
 		if body != nil {
 			if _, derr := io.Copy(io.Discard, body); derr != nil {
 				return derr
@@ -316,6 +326,9 @@ func (c *Client) pipeline(ctx context.Context, cmd string, cmds []string, multi 
 			continue
 		}
 		sent := finish()
+		if errors.Is(err, ErrAbandon) {
+			return err // the writer may have failed on the closed connection: that is no news
+		}
 		if c.broken != nil {
 			if werr != nil {
 				return c.ioError(cmd, werr)
