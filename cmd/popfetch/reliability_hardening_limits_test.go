@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/popfetch/popfetch/fetch/pop3"
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
@@ -260,4 +261,58 @@ func TestRelHardeningStreamMaxSize(t *testing.T) {
 	did += "; the next run skipped it without retrieving it, delivered the other 3 (exit 0)"
 	relRecord("hardening", "LIST says 32 octets, RETR sends 100 MB (max_size: 1MB)", did,
 		fmt.Sprintf("%d, then %d", r.code, r2.code), max(tally.lost, t2.lost), max(tally.duplicated, t2.duplicated))
+}
+
+// relLongConfig writes a profile of lines lines of lineLen bytes (comments inside the account) with
+// a mis-indented key on its last line, and returns that line's number.
+func relLongConfig(t *testing.T, s *relSetup, lines, lineLen int) int {
+	data, err := os.ReadFile(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.Write(data)
+	n := strings.Count(string(data), "\n")
+	comment := "    # " + strings.Repeat("x", lineLen-7) + "\n"
+	for ; n < lines-1; n++ {
+		b.WriteString(comment)
+	}
+	b.WriteString("   keep: true\n")
+	if err := os.WriteFile(s.Config, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return n + 1
+}
+
+// TestRelHardeningConfigSize (issue 12.7): a 9 MB configuration (450 lines of 20 KB, an error on
+// the last line) took 31 s to be refused; now it is refused for its size at once, with exit 78. A
+// file just under the 1 MiB cap with an error on its last line is refused quickly, naming that line.
+func TestRelHardeningConfigSize(t *testing.T) {
+	relTrack(t)
+	for _, tc := range []struct {
+		name           string
+		lines, lineLen int
+		want           string
+	}{
+		{"a 9 MB configuration file (450 lines of 20 KB, an error on the last line)", 450, 20 << 10,
+			`: the file is larger than 1 MiB \(1048576 bytes\), far more than any configuration needs: is it the right file\?$`},
+		{"a 1 MB configuration file (500 lines of 2 KB, an error on the last line)", 500, 2000,
+			`:500:4: not valid YAML: did not find expected key$`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := relWriteConfig(t, relProfile{Name: "acct", Port: 1})
+			relLongConfig(t, s, tc.lines, tc.lineLen)
+			r := s.run(t, nil, "sync")
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			if r.code != exitConfig || len(lines) != 1 || !regexp.MustCompile(regexp.QuoteMeta(s.Config)+tc.want).MatchString(lines[0]) {
+				t.Errorf("exit %d, stderr %q; want 78 and one line matching %s", r.code, r.stderr, tc.want)
+			}
+			if r.took > 10*time.Second {
+				t.Errorf("took %v", r.took)
+			}
+			t.Logf("exit %d in %v: %s", r.code, r.took, r.stderr)
+			relRecord("hardening", tc.name, fmt.Sprintf("refused in %v: `%s`", r.took.Round(10*time.Millisecond),
+				strings.Replace(strings.TrimPrefix(lines[0], "popfetch: "), s.Config, "CONFIG", 1)), r.code, 0, 0)
+		})
+	}
 }
