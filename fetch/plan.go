@@ -85,14 +85,21 @@ type Seen func(uid string) (firstSeen time.Time, ok bool)
 // pure function: the same inputs give the same plan. Messages without a UIDL are always new (a
 // server without UIDL cannot be tracked; keep mode refuses such servers before planning).
 //
-// The plan's slices are allocated once at their final size (a first pass counts): a listing of a
-// million messages must not cost several times its plan in garbage from growing slices.
+// The plan's slices are allocated once at their final size: a first pass decides and counts (one
+// byte a message), the second fills them. A listing of a million messages must not cost several
+// times its plan in garbage from growing slices.
 func MakePlan(listing []pop3.MessageInfo, seen Seen, pol Policy, now time.Time) Plan {
 	var counts [3]int
+	decided := make([]uint8, len(listing)) // where<<6 | delete<<5 | reason
 	retrieved := 0
-	for _, m := range listing {
-		_, k := place(m, seen, pol, now, &retrieved)
+	for i, m := range listing {
+		it, k := place(m, seen, pol, now, &retrieved)
 		counts[k]++
+		d := uint8(k)<<6 | uint8(it.Reason)
+		if it.Delete {
+			d |= 1 << 5
+		}
+		decided[i] = d
 	}
 	var p Plan
 	out := [3]*[]Item{&p.Retrieve, &p.Delete, &p.Skip}
@@ -101,10 +108,10 @@ func MakePlan(listing []pop3.MessageInfo, seen Seen, pol Policy, now time.Time) 
 			*out[k] = make([]Item, 0, n)
 		}
 	}
-	retrieved = 0
-	for _, m := range listing {
-		it, k := place(m, seen, pol, now, &retrieved)
-		*out[k] = append(*out[k], it)
+	for i, m := range listing {
+		d := decided[i]
+		s := out[d>>6]
+		*s = append(*s, Item{MessageInfo: m, Reason: Reason(d & 31), Delete: d&(1<<5) != 0})
 	}
 	return p
 }

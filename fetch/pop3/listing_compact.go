@@ -15,8 +15,8 @@ import (
 // MaxListing bounds the lines of a LIST or UIDL reply: a maildrop of more messages is refused with
 // ErrListingTooLong (the CLI exits 65). A million is far beyond what a POP3 maildrop holds in
 // practice (at a typical 50 KB a message, 50 GB in one mailbox that POP3 reads whole on every
-// login), and it bounds what a listing can take: a million UIDLs of the longest length popfetch
-// accepts (255) fit in the 350 MB measured in docs/BENCHMARKS.md. It was 10,000,000 (about 7 GB).
+// login), and it bounds what a listing can take: `popfetch check` of a million UIDLs of the longest
+// length popfetch accepts (255) peaks at 350 MB (docs/BENCHMARKS.md). It was 10,000,000 (about 7 GB).
 const MaxListing = 1_000_000
 
 // uidBlock is the size of the blocks UIDLs are copied into.
