@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 
@@ -15,7 +16,8 @@ import (
 // write the file can make popfetch run commands as the user (password_command, deliver: mda). The
 // checks are made on the open file, so the bytes read are the bytes checked:
 //   - owned by the running user, or by root (a system-wide /etc file);
-//   - not writable by group or others.
+//   - not writable by group or others;
+//   - at most MaxFileSize bytes (errTooLarge).
 func readConfigFile(path string) ([]byte, fs.FileMode, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -29,9 +31,11 @@ func readConfigFile(path string) ([]byte, fs.FileMode, error) {
 	if fi, err := f.Stat(); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	var b bytes.Buffer
-	_, err = b.ReadFrom(f)
-	return b.Bytes(), mode, err
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err == nil && len(data) > MaxFileSize {
+		return nil, mode, errTooLarge
+	}
+	return data, mode, err
 }
 
 // unsafeMsg is the message of a configuration file another user could change.

@@ -1,9 +1,5 @@
 package fetch
 
-// ReasonImported: the state has the message's UIDL from another fetcher's list (`popfetch state
-// import`), so popfetch does not retrieve it, and, never having had it, does not delete it either.
-const ReasonImported Reason = "imported from another fetcher: left on the server (delete_imported)"
-
 // ImportedState is implemented by a State that knows which UIDLs were imported from another
 // fetcher's list rather than delivered by popfetch (store.State does). Sync consults it, unless
 // Policy.DeleteImported, so that a list imported by mistake (another account's, say) can make

@@ -35,6 +35,11 @@ type State interface {
 	Retain(uids []string) error
 	LoginDelayUntil() time.Time
 	SetLoginDelayUntil(t time.Time) error
+	// Oversize returns the size recorded by MarkOversize, if any; MarkOversize durably remembers
+	// that uid's stream passed max_size after size octets (see OversizeError). Retain forgets such
+	// UIDLs too.
+	Oversize(uid string) (size int64, ok bool)
+	MarkOversize(uid string, size int64) error
 }
 
 // Account is one account's connection and policy, resolved from its profile.
@@ -174,7 +179,7 @@ func Sync(ctx context.Context, acct *Account, dest Destination, st State, opts O
 	if err := checkUIDs(listing, acct.Policy.Keep); err != nil {
 		return res, err
 	}
-	plan := MakePlan(listing, st.FirstSeen, acct.Policy, now())
+	plan := MakePlan(oversizeSizes(listing, st), st.FirstSeen, acct.Policy, now())
 	if is, ok := st.(ImportedState); ok && !acct.Policy.DeleteImported {
 		plan = keepImported(plan, is.Imported)
 	}
@@ -210,7 +215,7 @@ func Sync(ctx context.Context, acct *Account, dest Destination, st State, opts O
 			firstErr = ErrInterrupted
 			break
 		}
-		n, bytes, deleted, err := runBatch(ctx, c, items, dest, st, opts, now)
+		n, bytes, deleted, err := runBatch(ctx, c, items, dest, st, acct.Policy, opts, now)
 		res.Retrieved += n
 		res.Bytes += bytes
 		res.Deleted += deleted
@@ -252,8 +257,8 @@ func Sync(ctx context.Context, acct *Account, dest Destination, st State, opts O
 // runBatch retrieves items (pipelined), commits them, records them and deletes those to delete. It
 // returns what was retrieved even when it fails: messages delivered before a failure are committed
 // and recorded (they are complete), so they are not lost and not fetched again.
-func runBatch(ctx context.Context, c *pop3.Client, items []Item, dest Destination, st State, opts Options,
-	now func() time.Time) (retrieved int, bytes int64, deleted int, err error) {
+func runBatch(ctx context.Context, c *pop3.Client, items []Item, dest Destination, st State, pol Policy,
+	opts Options, now func() time.Time) (retrieved int, bytes int64, deleted int, err error) {
 	byNum := make(map[int]Item, len(items))
 	nums := make([]int, len(items))
 	for i, it := range items {
@@ -272,8 +277,17 @@ func runBatch(ctx context.Context, c *pop3.Client, items []Item, dest Destinatio
 			return nil
 		}
 		it := byNum[n]
+		var capped *sizeCap
+		if pol.MaxSize > 0 {
+			capped = &sizeCap{r: body, limit: pol.MaxSize + streamSlack(pol.MaxSize)}
+			body = capped
+		}
 		cr := &countingReader{r: body, p: opts.Progress}
 		if _, err := dest.Deliver(ctx, it.MessageInfo, cr); err != nil {
+			if capped != nil && capped.over {
+				return &OversizeError{Number: n, UID: it.UID, ListSize: it.Size, Read: capped.n,
+					MaxSize: pol.MaxSize, Delete: pol.OversizeDelete}
+			}
 			return fmt.Errorf("delivering message %d (UIDL %q): %w", n, it.UID, err)
 		}
 		if opts.Progress != nil {
@@ -304,6 +318,12 @@ func runBatch(ctx context.Context, c *pop3.Client, items []Item, dest Destinatio
 		}
 	}
 	retrieved = len(done)
+	var oerr *OversizeError
+	if errors.As(rerr, &oerr) && oerr.UID != "" {
+		if err := st.MarkOversize(oerr.UID, oerr.Read); err != nil {
+			return retrieved, bytes, 0, err
+		}
+	}
 	if c.Err() != nil {
 		return retrieved, bytes, 0, rerr // the connection is gone: no DELE
 	}
@@ -387,15 +407,13 @@ func checkUIDs(listing []pop3.MessageInfo, keep bool) error {
 	if !keep || len(listing) == 0 {
 		return nil
 	}
-	seen := make(map[string]bool, len(listing))
 	for _, m := range listing {
 		if m.UID == "" {
 			return ErrNoUIDL
 		}
-		if seen[m.UID] {
-			return fmt.Errorf("%w (%q)", ErrDuplicateUID, m.UID)
-		}
-		seen[m.UID] = true
+	}
+	if uid, ok := duplicateUID(listing); ok {
+		return fmt.Errorf("%w (%q)", ErrDuplicateUID, uid)
 	}
 	return nil
 }

@@ -62,10 +62,11 @@ type memState struct {
 	delay     time.Time
 	now       func() time.Time
 	failPend  error
+	oversize  map[string]int64
 }
 
 func newMemState(now func() time.Time) *memState {
-	return &memState{first: map[string]time.Time{}, delivered: map[string]bool{}, now: now}
+	return &memState{first: map[string]time.Time{}, delivered: map[string]bool{}, now: now, oversize: map[string]int64{}}
 }
 
 func (s *memState) FirstSeen(uid string) (time.Time, bool) { t, ok := s.first[uid]; return t, ok }

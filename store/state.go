@@ -27,6 +27,7 @@ import (
 //	                                                                another fetcher had it (state import)
 //	<crc> F<TAB><uid>                                               forgotten (gone from the server)
 //	<crc> L<TAB><until>                                             [LOGIN-DELAY]: do not log in before
+//	<crc> O<TAB><uid><TAB><size>                                    oversize: its stream passed max_size after <size> octets
 //
 // <crc> is the CRC-32C (Castagnoli) of the rest of the line after the space, as 8 lowercase hex
 // digits; times are RFC 3339 in UTC to the second ("-" for none); a uid or ref has '%', control
@@ -42,6 +43,9 @@ import (
 // live entries it is compacted: a snapshot in the same format is written to "<file>.new", fsync'd,
 // renamed over the file, and the directory fsync'd (STYLE #14), so either the old or the new file
 // survives a crash, never a mix.
+//
+// The O record came after the first release of v1; a popfetch without it refuses a file that holds one
+// (as a record "written by a newer popfetch"), unless it is the last line, which it drops as torn.
 //
 // Versions: the header names the format version. A later popfetch must keep reading v1 (it may
 // add fields at the end of a record, which v1 readers ignore); this one refuses a later version
@@ -126,6 +130,7 @@ type State struct {
 	size       int64       // bytes of valid journal
 	records    int         // records in the journal, for the compaction policy
 	entries    map[string]entry
+	oversize   map[string]int64 // UIDL -> octets its stream passed max_size at (MarkOversize); nil if none
 	loginDelay int64
 	torn       int64 // bytes of a torn tail removed when the file was opened
 	err        error // sticky write failure
@@ -306,9 +311,9 @@ func anyValidRecord(data []byte) bool {
 
 // record is one parsed journal line.
 type record struct {
-	op               byte // 'P', 'D', 'F', 'L'
+	op               byte // 'P', 'D', 'F', 'L', 'O'
 	uid, ref         string
-	first, delivered int64
+	first, delivered int64  // for 'O': delivered is the size
 	from             string // D only: imported from
 }
 
@@ -353,6 +358,8 @@ func parseRecord(line []byte) (record, error) {
 		need = 5
 	case 'F', 'L':
 		need = 2
+	case 'O':
+		need = 3
 	default:
 		return record{}, fmt.Errorf("unknown record type %q (written by a newer popfetch?)", f[0])
 	}
@@ -375,6 +382,11 @@ func parseRecord(line []byte) (record, error) {
 		r.uid = unescapeField(f[1])
 	case 'L':
 		r.first, err = parseTime(f[1])
+	case 'O':
+		r.uid = unescapeField(f[1])
+		if r.delivered, err = strconv.ParseInt(string(f[2]), 10, 64); err != nil || r.delivered < 0 {
+			err = fmt.Errorf("bad size %q", f[2])
+		}
 	}
 	if err == nil && r.op != 'L' && r.uid == "" {
 		err = errors.New("empty UIDL")
@@ -387,10 +399,18 @@ func (s *State) apply(r record) {
 	switch r.op {
 	case 'P':
 		s.entries[r.uid] = entry{first: r.first, status: StatusPending, ref: r.ref}
+		delete(s.oversize, r.uid)
 	case 'D':
 		s.entries[r.uid] = entry{first: r.first, delivered: r.delivered, status: StatusDelivered, ref: r.ref, from: r.from}
+		delete(s.oversize, r.uid)
 	case 'F':
 		delete(s.entries, r.uid)
+		delete(s.oversize, r.uid)
+	case 'O':
+		if s.oversize == nil {
+			s.oversize = make(map[string]int64)
+		}
+		s.oversize[r.uid] = r.delivered
 	case 'L':
 		s.loginDelay = r.first
 	}
@@ -418,6 +438,9 @@ func appendRecord(buf []byte, r record) []byte {
 		buf = appendField(buf, r.uid)
 	case 'L':
 		buf = appendTime(append(buf, '\t'), r.first)
+	case 'O':
+		buf = appendField(buf, r.uid)
+		buf = strconv.AppendInt(append(buf, '\t'), r.delivered, 10)
 	}
 	sum := crc32.Checksum(buf[start+9:], castagnoli)
 	hex.Encode(buf[start:start+8], []byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)})
@@ -557,7 +580,7 @@ func (s *State) commit(recs []record) error {
 
 // needsCompaction: the journal holds many more records than live entries.
 func (s *State) needsCompaction() bool {
-	return s.records > 2*len(s.entries)+4096
+	return s.records > 2*(len(s.entries)+len(s.oversize))+4096
 }
 
 // Compact rewrites the journal as a snapshot of the live entries (temp file, fsync, rename, fsync
@@ -615,6 +638,15 @@ func (s *State) writeSnapshot() error {
 			r.op = 'P'
 		}
 		buf = appendRecord(buf, r)
+		n++
+	}
+	over := make([]string, 0, len(s.oversize))
+	for uid := range s.oversize {
+		over = append(over, uid)
+	}
+	slices.Sort(over)
+	for _, uid := range over {
+		buf = appendRecord(buf, record{op: 'O', uid: uid, delivered: s.oversize[uid]})
 		n++
 	}
 	tmp := s.path + ".new"
@@ -815,6 +847,11 @@ func (s *State) Forget(present func(uid string) bool) error {
 			gone = append(gone, uid)
 		}
 	}
+	for uid := range s.oversize {
+		if !present(uid) {
+			gone = append(gone, uid)
+		}
+	}
 	slices.Sort(gone)
 	recs := make([]record, len(gone))
 	for i, uid := range gone {
@@ -838,6 +875,26 @@ func (s *State) SetLoginDelayUntil(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.commit([]record{{op: 'L', first: unixSec(t)}})
+}
+
+// MarkOversize durably records that uid's message stream passed max_size after size octets although
+// its LIST size did not (fetch.OversizeError), so that the next run plans it as oversize. It is kept
+// until uid is delivered or gone from the server (Retain).
+func (s *State) MarkOversize(uid string, size int64) error {
+	if uid == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commit([]record{{op: 'O', uid: uid, delivered: size}})
+}
+
+// Oversize returns the size recorded by MarkOversize for uid.
+func (s *State) Oversize(uid string) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.oversize[uid]
+	return n, ok
 }
 
 // LoginDelayUntil returns the time recorded by SetLoginDelayUntil, or the zero time.

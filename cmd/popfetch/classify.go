@@ -37,7 +37,8 @@ func classify(err error) int {
 		return exitConfig // the profile must change: allow_plaintext_auth, tls, keep
 	case errors.Is(err, pop3.ErrNoMechanism):
 		return exitNoPerm
-	case errors.Is(err, fetch.ErrDuplicateUID):
+	case errors.Is(err, fetch.ErrDuplicateUID), errors.As(err, new(*fetch.OversizeError)),
+		errors.Is(err, pop3.ErrListingTooLong):
 		return exitDataErr
 	case errors.As(err, &perr):
 		switch {

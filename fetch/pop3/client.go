@@ -663,28 +663,13 @@ func (c *Client) Stat(ctx context.Context) (count int, size int64, err error) {
 	return n, sz, nil
 }
 
-// maxListing bounds the lines of a LIST or UIDL reply.
-const maxListing = 10_000_000
-
-// List issues LIST (RFC 1939 §5) and returns every message's number and size (UID empty).
+// List issues LIST (RFC 1939 §5) and returns every message's number and size (UID empty). More
+// than MaxListing messages is an error matching ErrListingTooLong.
 func (c *Client) List(ctx context.Context) ([]MessageInfo, error) {
 	if _, err := c.simple(ctx, "LIST", "LIST"); err != nil {
 		return nil, err
 	}
 	return c.readList()
-}
-
-func (c *Client) readList() ([]MessageInfo, error) {
-	var out []MessageInfo
-	err := c.readLines("LIST", maxListing, func(l []byte) error {
-		n, sz, ok := parseListLine(l)
-		if !ok || n < 1 {
-			return protocolError("LIST", "malformed line %q", sanitize(string(l)))
-		}
-		out = append(out, MessageInfo{Number: n, Size: sz})
-		return nil
-	})
-	return out, err
 }
 
 // ListOne issues "LIST n".
@@ -706,19 +691,6 @@ func (c *Client) Uidl(ctx context.Context) ([]MessageInfo, error) {
 		return nil, err
 	}
 	return c.readUidl()
-}
-
-func (c *Client) readUidl() ([]MessageInfo, error) {
-	var out []MessageInfo
-	err := c.readLines("UIDL", maxListing, func(l []byte) error {
-		n, uid, ok := parseUIDLLine(l)
-		if !ok || n < 1 {
-			return protocolError("UIDL", "malformed line %q", sanitize(string(l)))
-		}
-		out = append(out, MessageInfo{Number: n, Size: -1, UID: uid})
-		return nil
-	})
-	return out, err
 }
 
 // UidlOne issues "UIDL n".

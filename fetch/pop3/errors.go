@@ -122,3 +122,7 @@ func sanitizeN(s string, max int) string {
 	}
 	return s
 }
+
+// ErrListingTooLong is matched (errors.Is) by the error of a LIST or UIDL reply longer than
+// MaxListing lines. The connection is closed: the rest of the reply was not read.
+var ErrListingTooLong = errors.New("pop3: the maildrop lists too many messages")

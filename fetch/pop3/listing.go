@@ -34,20 +34,26 @@ func parseListLine(line []byte) (n int, size int64, ok bool) {
 // line without surrounding blanks: servers that put spaces in it are tolerated, control characters
 // and overlong ids are not.
 func parseUIDLLine(line []byte) (n int, uid string, ok bool) {
+	n, b, ok := parseUIDLBytes(line)
+	return n, string(b), ok
+}
+
+// parseUIDLBytes is parseUIDLLine with the unique-id as a slice of line (no allocation).
+func parseUIDLBytes(line []byte) (n int, uid []byte, ok bool) {
 	num, rest, ok := cutNumber(line)
 	if !ok {
-		return 0, "", false
+		return 0, nil, false
 	}
 	rest = bytes.Trim(rest, " \t")
 	if len(rest) == 0 || len(rest) > maxUIDLength {
-		return 0, "", false
+		return 0, nil, false
 	}
 	for _, c := range rest {
 		if c < 0x20 || c == 0x7f {
-			return 0, "", false
+			return 0, nil, false
 		}
 	}
-	return int(num), string(rest), true
+	return int(num), rest, true
 }
 
 // cutNumber reads a positive decimal number (for message numbers, at least 1; for sizes, 0 allowed by

@@ -14,7 +14,14 @@ import (
 // and err is its *Error; otherwise body streams the message (see Retr) and is valid only until the
 // function returns (what it leaves unread is discarded). A non-nil return stops RetrMany, which then
 // returns that error once the replies already in flight are consumed (so the connection stays usable).
+// An error that wraps ErrAbandon stops it at once instead: see ErrAbandon.
 type RetrFunc func(n int, body io.Reader, err error) error
+
+// ErrAbandon, wrapped in the error a RetrFunc returns, makes RetrMany give up the connection rather
+// than read the rest of the body and the replies in flight (a message far larger than its LIST size
+// would take that long): the connection is closed without QUIT, so the server commits none of the
+// session's deletions (RFC 1939 §6), and RetrMany returns the RetrFunc's error. Err then reports it.
+var ErrAbandon = errors.New("pop3: connection abandoned")
 
 // RetrMany retrieves the messages nums in order and hands each to fn as a stream. When the server
 // advertises PIPELINING (RFC 2449 §6.7) the RETR commands are written by a second goroutine, at most
@@ -81,14 +88,15 @@ func (e *BatchError) Unwrap() error { return e.Refused[0].Err }
 
 // Listing returns every message's number, size and unique-id: LIST and UIDL, pipelined when the
 // server allows it. When the server refuses UIDL, the UIDs are empty and err is nil; check UIDs
-// before relying on them (keep mode cannot work without them).
+// before relying on them (keep mode cannot work without them). More than MaxListing messages is an
+// error matching ErrListingTooLong. The listing is compact (see listing_compact.go).
 //
 // When the server advertises UTF8 (RFC 6856), UTF8 goes first in the same pipeline, so that the
 // messages are handed out as stored (Courier otherwise rewrites messages with 8-bit headers); a
 // refusal of UTF8 is ignored.
 func (c *Client) Listing(ctx context.Context) ([]MessageInfo, error) {
-	var list, uidl []MessageInfo
-	var listErr, uidlErr error
+	var list []MessageInfo
+	var listErr error
 	cmds := []string{"LIST", "UIDL"}
 	utf8 := c.caps != nil && c.caps.UTF8 && !c.utf8Sent
 	if utf8 {
@@ -112,12 +120,9 @@ func (c *Client) Listing(ctx context.Context) ([]MessageInfo, error) {
 			list, rerr = c.readList()
 			return rerr
 		case err != nil:
-			uidlErr = err
-			return nil
+			return nil // no UIDL: the UIDs stay empty
 		default:
-			var rerr error
-			uidl, rerr = c.readUidl()
-			return rerr
+			return c.readUidlInto(list)
 		}
 	})
 	if err != nil {
@@ -126,32 +131,8 @@ func (c *Client) Listing(ctx context.Context) ([]MessageInfo, error) {
 	if listErr != nil {
 		return nil, listErr
 	}
-	if uidlErr != nil {
-		uidl = nil
-	}
-	return c.mergeListing(list, uidl)
-}
-
-// mergeListing merges LIST and UIDL replies by message number; uidl nil means no UIDs.
-func (c *Client) mergeListing(list, uidl []MessageInfo) ([]MessageInfo, error) {
-	byNum := make(map[int]int, len(list))
-	for i, m := range list {
-		if _, dup := byNum[m.Number]; dup {
-			return nil, c.fail(protocolError("LIST", "message %d listed twice", m.Number))
-		}
-		byNum[m.Number] = i
-	}
-	if uidl != nil {
-		seen := make(map[int]bool, len(uidl))
-		for _, u := range uidl {
-			if seen[u.Number] {
-				return nil, c.fail(protocolError("UIDL", "message %d listed twice", u.Number))
-			}
-			seen[u.Number] = true
-			if i, ok := byNum[u.Number]; ok {
-				list[i].UID = u.UID
-			}
-		}
+	if err := c.checkListNumbers(list); err != nil {
+		return nil, err
 	}
 	return list, nil
 }
@@ -190,6 +171,9 @@ func (c *Client) pipeline(ctx context.Context, cmd string, cmds []string, multi 
 			} else {
 				herr = handle(i, nil, err)
 			}
+		}
+		if herr != nil && errors.Is(herr, ErrAbandon) {
+			return c.fail(herr) // read nothing more
 		}
 		if body != nil {
 			if _, derr := io.Copy(io.Discard, body); derr != nil {
@@ -286,6 +270,9 @@ func (c *Client) pipeline(ctx context.Context, cmd string, cmds []string, multi 
 			continue
 		}
 		sent := finish()
+		if errors.Is(err, ErrAbandon) {
+			return err // the writer may have failed on the closed connection: that is no news
+		}
 		if c.broken != nil {
 			if werr != nil {
 				return c.ioError(cmd, werr)

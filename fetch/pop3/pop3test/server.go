@@ -159,12 +159,17 @@ const (
 	// NoTerminator (RETR, TOP, LIST, UIDL) executes the command, sends its
 	// multi-line response without the final ".", then stalls.
 	NoTerminator
+	// Inflate (RETR) replaces the command: it answers "+OK" and a generated message of Fault.Bytes
+	// octets on the wire (a Subject line, a blank line, then lines of 'x'), written as it is
+	// generated, so that a test can send 100 MB without holding it. LIST still reports the stored
+	// size (or WrongSize's).
+	Inflate
 )
 
 // String returns the name of the action.
 func (a Action) String() string {
-	const names = "Reply ReplyRaw Drop DropAfter Stall StallAfter Drip Oversized WrongSize NoTerminator"
-	if a >= 0 && a <= NoTerminator {
+	const names = "Reply ReplyRaw Drop DropAfter Stall StallAfter Drip Oversized WrongSize NoTerminator Inflate"
+	if a >= 0 && a <= Inflate {
 		return strings.Fields(names)[a]
 	}
 	return "Action(" + strconv.Itoa(int(a)) + ")"

@@ -156,6 +156,8 @@ func (s *session) exec(f *Fault, h func()) {
 		s.wrongSize = f
 		h()
 		s.wrongSize = nil
+	case Inflate:
+		s.inflate(f.Bytes)
 	case NoTerminator:
 		s.noTerm = true
 		h()
