@@ -221,7 +221,7 @@ func start(dir string, opts *Options, logf func(string, ...any)) (_ *Server, err
 			return s, nil
 		}
 		s.kill()
-		if attempt < 3 && strings.Contains(s.logs(), "in use") {
+		if attempt < 5 && errors.Is(err, errPortTaken) {
 			logf("courier: port taken, retrying: %v", err)
 			continue
 		}
@@ -230,7 +230,8 @@ func start(dir string, opts *Options, logf func(string, ...any)) (_ *Server, err
 }
 
 // start runs the namespace's init (a shell script), which mounts the private paths and starts
-// authdaemond and two couriertcpd, and waits until both ports accept connections.
+// authdaemond and two couriertcpd, and waits until both ports are listened on by Courier (not merely
+// accepting connections: another server may have taken a port meanwhile).
 func (s *Server) start(pop3Port, pop3sPort int) error {
 	s.cmd = nil
 	out, err := os.OpenFile(s.path("init.log"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -257,15 +258,20 @@ func (s *Server) start(pop3Port, pop3sPort int) error {
 	deadline := time.Now().Add(startTimeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for _, addr := range []string{s.POP3Addr, s.POP3SAddr} {
+	for _, port := range []int{pop3Port, pop3sPort} {
 		for {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
+			ours, others, err := listeners(cmd.Process.Pid, port)
+			if err != nil {
+				return err
+			}
+			if others {
+				return fmt.Errorf("%w: 127.0.0.1:%d", errPortTaken, port)
+			}
+			if ours {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("%s not accepting connections after %v: %v", addr, startTimeout, err)
+				return fmt.Errorf("127.0.0.1:%d not listening after %v", port, startTimeout)
 			}
 			select {
 			case <-s.exited:
@@ -276,6 +282,9 @@ func (s *Server) start(pop3Port, pop3sPort int) error {
 	}
 	return nil
 }
+
+// errPortTaken: another process listens on a port Start chose.
+var errPortTaken = errors.New("port taken by another process")
 
 // Stop kills Courier (every process in its PID namespace) and waits until it is gone. It is safe to
 // call more than once; Start registers it with t.Cleanup. A failure to stop fails the test.

@@ -78,12 +78,18 @@ func (s *Server) Mailbox(t testing.TB, user string) [][]byte {
 	return msgs
 }
 
-// Messages is Mailbox for callers without a testing.TB. A POP3 session that is still ending may be
-// renaming files from new/ to cur/; Messages then reads the directories again.
+// Messages is Mailbox for callers without a testing.TB.
+//
+// Courier answers QUIT before it removes the deleted messages, so a client can be gone while the
+// server still holds them: Messages first waits (up to 10 seconds) until no POP3 connection is
+// being served, and fails if one still is.
 func (s *Server) Messages(user string) ([][]byte, error) {
 	md, ok := s.maildirs[user]
 	if !ok {
 		return nil, fmt.Errorf("no user %q", user)
+	}
+	if err := s.waitIdle(); err != nil {
+		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
 		msgs, err := readMaildir(md)
@@ -150,4 +156,31 @@ func compareNames(a, b string) int {
 		return 1
 	}
 	return strings.Compare(a, b)
+}
+
+// waitIdle waits until no process of the server serves a POP3 connection.
+func (s *Server) waitIdle() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	deadline := time.Now().Add(stopTimeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pids, err := sessionProcesses(s.cmd.Process.Pid)
+		if err != nil {
+			return fmt.Errorf("sessions: %v", err)
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("POP3 sessions still open after %v: processes %v", stopTimeout, pids)
+		}
+		select {
+		case <-s.exited:
+			return errors.New("the server has stopped")
+		case <-tick.C:
+		}
+	}
 }
