@@ -147,6 +147,15 @@ func Available() error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (it runs in private mount and PID namespaces)")
 	}
+	// pop3d runs as nobody, from the unpacked tree.
+	for p := root; ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s is not searchable by others, so Courier's pop3d (run as nobody) cannot be started from %s", p, root)
+		}
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
 	for _, tool := range []string{"sh", "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return err
