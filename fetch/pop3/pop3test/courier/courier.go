@@ -29,7 +29,8 @@
 // whatever the client pipelined behind the login's last command is lost; it advertises UTF8
 // (RFC 6856) and, unless the client sends UTF8, hands out a message whose header is not ASCII
 // wrapped in a "Cannot display Unicode content" notice; a refused login is answered after 5
-// seconds; UIDLs are "UID<n>-<uidvalidity>", kept in the maildir's courierpop3dsizelist. Messages
+// seconds; QUIT is answered before the deleted messages are removed (Mailbox waits for the sessions
+// to end); UIDLs are "UID<n>-<uidvalidity>", kept in the maildir's courierpop3dsizelist. Messages
 // are stored with LF line endings, as Seed's callers must give them: Courier sends every LF as
 // CRLF, so a stored CRLF goes out as CR CR LF.
 package courier
