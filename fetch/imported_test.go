@@ -73,7 +73,7 @@ func TestDryRunShowsImported(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(res.Plan.Delete) != 0 || len(res.Plan.Skip) != 1 || res.Plan.Skip[0].Reason != fetch.ReasonImported ||
-		!strings.Contains(string(res.Plan.Skip[0].Reason), "delete_imported") {
+		!strings.Contains(res.Plan.Skip[0].Reason.String(), "delete_imported") {
 		t.Errorf("plan = %+v", res.Plan)
 	}
 }
