@@ -202,3 +202,6 @@ func (a *Account) OAuth2Refused(ctx context.Context, o *SecretOptions, refused s
 	}
 	return a.oauth2AccessToken(ctx, o)
 }
+
+// StateDir is the configuration's state directory (where a destination may spool messages).
+func (a *Account) StateDir() string { return a.stateDir }

@@ -605,7 +605,10 @@ func (g *Gmail) do(ctx context.Context, op, uid string, mk func(context.Context)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := g.client.Do(req)
-		var wait time.Duration
+		var (
+			wait  time.Duration
+			asked bool // the server said when to try again (Retry-After)
+		)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -635,17 +638,17 @@ func (g *Gmail) do(ctx context.Context, op, uid string, mk func(context.Context)
 					return nil, ge
 				}
 				unknown = resp.StatusCode >= 500
-				wait = retryAfter(resp.Header.Get("Retry-After"))
+				wait, asked = retryAfter(resp.Header.Get("Retry-After"))
 			}
 		}
-		if attempts >= g.opts.Attempts {
-			break
+		if attempts >= g.opts.Attempts || asked && wait > maxGmailRetryAfter {
+			break // a server that asks for a long pause gets it from the next run (exit 75)
 		}
-		if wait <= 0 {
+		if !asked {
 			wait = backoff
 			backoff = min(backoff*2, maxGmailBackoff)
 		}
-		t := time.NewTimer(min(wait, maxGmailRetryAfter))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -661,18 +664,18 @@ func (g *Gmail) do(ctx context.Context, op, uid string, mk func(context.Context)
 	return nil, lastErr
 }
 
-// retryAfter parses a Retry-After header: seconds, or an HTTP date.
-func retryAfter(s string) time.Duration {
+// retryAfter parses a Retry-After header (RFC 9110 §10.2.3): seconds, or an HTTP date.
+func retryAfter(s string) (time.Duration, bool) {
 	if s == "" {
-		return 0
+		return 0, false
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+		return time.Duration(n) * time.Second, true
 	}
 	if t, err := http.ParseTime(s); err == nil {
-		return time.Until(t)
+		return max(time.Until(t), 0), true
 	}
-	return 0
+	return 0, false
 }
 
 // GmailError is a request the Gmail API refused, or could not be sent. Its exit code (DESIGN §4): 75

@@ -79,6 +79,7 @@ type Server struct {
 	seq      int
 	expired  map[string]bool
 	hook     func(op string)
+	imported func(n int)
 }
 
 type fault struct {
@@ -150,6 +151,14 @@ func (s *Server) OnRequest(f func(op string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hook = f
+}
+
+// OnImported calls f (outside the server's lock) after the n-th import (counting from 1) is stored and
+// before it is answered.
+func (s *Server) OnImported(f func(n int)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.imported = f
 }
 
 // Messages returns the mailbox's messages in import order.
@@ -314,7 +323,11 @@ func (s *Server) importMessage(w http.ResponseWriter, r *http.Request) {
 	s.seq++
 	msg := Message{ID: fmt.Sprintf("%016x", s.seq), Raw: raw, LabelIDs: m.LabelIDs, Params: q}
 	s.messages = append(s.messages, msg)
+	imported, n := s.imported, len(s.messages)
 	s.mu.Unlock()
+	if imported != nil {
+		imported(n)
+	}
 	if after != nil {
 		apiError(w, after.status, after.reason, "injected by gmailtest after the import")
 		return
