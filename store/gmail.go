@@ -78,7 +78,8 @@ type GmailOptions struct {
 	ReceivedHeader     bool // prepend ReceivedHeader(env) too
 
 	// SpoolDir holds each message between Deliver and Commit (a private file, mode 0600); it is
-	// created (0700) if missing. Required.
+	// created (0700) if missing, and files a killed run left there are removed. It must be private to
+	// the account, whose lock the caller holds. Required.
 	SpoolDir string
 	MaxSize  int64 // bytes; 0 = GmailMaxSize. A larger message fails Deliver (exit 74).
 
@@ -177,6 +178,13 @@ func NewGmail(opts GmailOptions) (*Gmail, error) {
 	}
 	if err := os.MkdirAll(opts.SpoolDir, 0o700); err != nil {
 		return nil, ioErr("mkdir", opts.SpoolDir, err)
+	}
+	// What a killed run left in the spool is of no use: its messages are still on the POP server or
+	// settled by Resolve. The caller holds the account's lock, so no other run is writing there.
+	if stale, err := filepath.Glob(filepath.Join(opts.SpoolDir, "gmail-*.eml")); err == nil {
+		for _, f := range stale {
+			os.Remove(f)
+		}
 	}
 	client := opts.Client
 	if client == nil {

@@ -283,7 +283,13 @@ func (s *Server) importMessage(w http.ResponseWriter, r *http.Request) {
 		bad("no Content-Length")
 		return
 	}
-	mr := multipart.NewReader(r.Body, params["boundary"])
+	// Read the whole request first: a client killed in the middle of its upload is no malformed
+	// request (crash tests kill popfetch at any moment), and then nothing is imported.
+	body, err := io.ReadAll(r.Body)
+	if err != nil || int64(len(body)) != r.ContentLength {
+		return
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 	meta, err := mr.NextRawPart()
 	if err != nil || meta.Header.Get("Content-Type") != "application/json; charset=UTF-8" {
 		bad("first part: %v, Content-Type %q", err, meta.Header.Get("Content-Type"))
