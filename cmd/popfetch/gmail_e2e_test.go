@@ -304,3 +304,39 @@ func TestGmailE2ERefusals(t *testing.T) {
 		})
 	}
 }
+
+// Memory stays flat in message size: 20 messages of 5.5 MB go into Gmail with a peak RSS of at most
+// 24 MiB (the bound for hosted destinations), measured with GNU time.
+func TestGmailE2EMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 110 MB; skipped with -short")
+	}
+	if _, err := os.Stat(relTimeBin); err != nil {
+		t.Skip("needs GNU time (" + relTimeBin + ")")
+	}
+	s := gmNew(t, false, nil, nil, "", false)
+	var body strings.Builder
+	for i := range 5 * 1024 * 1024 / 78 {
+		fmt.Fprintf(&body, "line %07d %s\n", i, strings.Repeat("x", 65))
+	}
+	seeded := make([]relMessage, 20)
+	for i := range seeded {
+		seeded[i] = relMessage{UID: fmt.Sprintf("big-%02d", i),
+			Data: []byte(fmt.Sprintf("Message-ID: <big-%d@example.org>\nSubject: big %d\n\n%s", i, i, body.String()))}
+	}
+	s.pop.SetMessages(relToServer(seeded))
+	r, err := relExecMeasured(2*relRunTimeout, s.Env, "--config", s.Config, "sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 0 {
+		t.Fatalf("sync: exit %d: %s", r.code, r.stderr)
+	}
+	if lost, dup, _ := gmTally(seeded, s.gmail.Messages()); lost != 0 || dup != 0 {
+		t.Fatalf("lost %d, duplicated %d", lost, dup)
+	}
+	t.Logf("20 × %d bytes into Gmail: peak RSS %d KiB, %v", len(seeded[0].Data), r.maxRSSKiB, r.took)
+	if r.maxRSSKiB > 24<<10 {
+		t.Errorf("peak RSS %d KiB, want at most 24 MiB", r.maxRSSKiB)
+	}
+}
