@@ -209,6 +209,9 @@ func (d Destination) String() string {
 			if len(d.Gmail.Labels) > 0 {
 				s += " labels " + strings.Join(d.Gmail.Labels, ", ")
 			}
+			if d.Gmail.OAuth2 != nil {
+				s += "; oauth2 " + d.Gmail.OAuth2.String()
+			}
 			return s
 		}
 	}

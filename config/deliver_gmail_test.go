@@ -46,7 +46,7 @@ accounts:
 	if a.MaxSize != GmailMaxSize || a.OAuth2 != nil || a.Password.Kind != SourceEnv {
 		t.Errorf("max_size %d, POP oauth2 %v, password %v", a.MaxSize, a.OAuth2, a.Password)
 	}
-	if s := a.Deliver.String(); s != "gmail me at https://gmail.googleapis.com labels ISP, Imported/2026" {
+	if s := a.Deliver.String(); s != "gmail me at https://gmail.googleapis.com labels ISP, Imported/2026; oauth2 google, client_id 123.apps.googleusercontent.com, client secret (env GMAIL_SECRET), token_url https://oauth2.googleapis.com/token, scopes https://www.googleapis.com/auth/gmail.insert https://www.googleapis.com/auth/gmail.readonly https://www.googleapis.com/auth/gmail.labels" {
 		t.Errorf("String: %q", s)
 	}
 	d := a.DeliveryAccount()

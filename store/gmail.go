@@ -777,6 +777,10 @@ func isTemporaryGmail(err error) bool {
 // "status", "details": [{"reason"}]}}) and the WWW-Authenticate header.
 func gmailErrorFrom(op, uid string, resp *http.Response, data []byte) *GmailError {
 	ge := &GmailError{Op: op, UID: uid, Status: resp.StatusCode}
+	if resp.StatusCode/100 == 3 {
+		ge.Message = fmt.Sprintf("redirect refused (to %q; check api_url)", resp.Header.Get("Location"))
+		return ge
+	}
 	var body struct {
 		Error struct {
 			Message string `json:"message"`

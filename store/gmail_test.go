@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -339,5 +341,34 @@ func TestGmailSpoolMode(t *testing.T) {
 	}
 	if di, _ := os.Stat(g.opts.SpoolDir); di.Mode().Perm() != 0o700 {
 		t.Errorf("spool dir mode %v, want 0700", di.Mode())
+	}
+}
+
+// The API answering with a redirect: popfetch does not follow it (the bearer token would go along),
+// and the import fails as a refusal naming the message; the other host sees no request.
+func TestGmailRefusesRedirect(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	g, err := NewGmail(GmailOptions{APIURL: redirector.URL, SpoolDir: t.TempDir(), Attempts: 2, Backoff: time.Millisecond,
+		Token: func(context.Context, string) (string, error) { return "test-access-token", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	gmailDeliver(t, g, "u1", "Subject: x\n\nx\n")
+	err = g.Commit(t.Context(), nil)
+	if err == nil || !strings.Contains(err.Error(), "redirect refused") || !strings.Contains(err.Error(), `"u1"`) {
+		t.Fatalf("Commit: %v, want the redirect refused", err)
+	}
+	if _, err := g.Resolve([]string{gmailRef("m", "<a@example.com>")}); err == nil || !strings.Contains(err.Error(), "redirect refused") {
+		t.Errorf("Resolve: %v, want the redirect refused", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("%d requests reached the redirect's target", n)
 	}
 }
