@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -61,9 +62,10 @@ type GmailOptions struct {
 	// LoginHint is the command that logs the destination in again, for errors (exit 77).
 	LoginHint string
 	// Client makes the requests; nil means one that refuses redirects (a bearer token must never
-	// follow one) and waits at most Timeout for response headers.
+	// follow one). Timeout bounds each request's silences: no progress of the upload, or no answer,
+	// for that long abandons the try (then retried as a network error). 0 = 60s.
 	Client  *http.Client
-	Timeout time.Duration // for the default Client; 0 = 60s
+	Timeout time.Duration
 
 	// SystemLabels are label IDs every message gets; nil means INBOX and UNREAD (as Gmail's POP
 	// fetcher did). Labels are more labels by name, resolved with users.labels.list and created when
@@ -176,6 +178,9 @@ func NewGmail(opts GmailOptions) (*Gmail, error) {
 	if opts.Context == nil {
 		opts.Context = context.Background()
 	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 60 * time.Second
+	}
 	if err := os.MkdirAll(opts.SpoolDir, 0o700); err != nil {
 		return nil, ioErr("mkdir", opts.SpoolDir, err)
 	}
@@ -203,6 +208,7 @@ func NewGmailHTTPClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = timeout
 	tr.TLSHandshakeTimeout = timeout
+	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
 	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return errors.New("redirect refused")
 	}}
@@ -607,9 +613,20 @@ func (g *Gmail) do(ctx context.Context, op, uid string, mk func(context.Context)
 		if err != nil {
 			return nil, err
 		}
-		req, err := mk(ctx)
+		// A watchdog: the try is abandoned when the upload makes no progress, or the answer does not
+		// come, for Timeout (a server that stops reading would otherwise block the write forever).
+		actx, cancel := context.WithCancelCause(ctx)
+		watchdog := time.AfterFunc(g.opts.Timeout, func() {
+			cancel(fmt.Errorf("no progress for %v", g.opts.Timeout))
+		})
+		req, err := mk(actx)
 		if err != nil {
+			watchdog.Stop()
+			cancel(nil)
 			return nil, err
+		}
+		if req.Body != nil {
+			req.Body = &progressBody{ReadCloser: req.Body, t: watchdog, d: g.opts.Timeout}
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := g.client.Do(req)
@@ -618,14 +635,24 @@ func (g *Gmail) do(ctx context.Context, op, uid string, mk func(context.Context)
 			asked bool // the server said when to try again (Retry-After)
 		)
 		if err != nil {
+			watchdog.Stop()
+			cancel(nil)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if c := context.Cause(actx); c != nil && actx.Err() != nil {
+				err = c
 			}
 			lastErr = &GmailError{Op: op, UID: uid, Err: err, Attempts: attempts}
 			unknown = true
 		} else {
 			data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
+			watchdog.Stop()
+			if c := context.Cause(actx); rerr != nil && c != nil && actx.Err() != nil {
+				rerr = c
+			}
+			cancel(nil)
 			if resp.StatusCode/100 == 2 && rerr == nil {
 				return data, nil
 			}
@@ -670,6 +697,21 @@ func (g *Gmail) do(ctx context.Context, op, uid string, mk func(context.Context)
 		}
 	}
 	return nil, lastErr
+}
+
+// progressBody resets a watchdog timer whenever the HTTP transport reads more of a request body.
+type progressBody struct {
+	io.ReadCloser
+	t *time.Timer
+	d time.Duration
+}
+
+func (p *progressBody) Read(b []byte) (int, error) {
+	n, err := p.ReadCloser.Read(b)
+	if n > 0 {
+		p.t.Reset(p.d)
+	}
+	return n, err
 }
 
 // retryAfter parses a Retry-After header (RFC 9110 §10.2.3): seconds, or an HTTP date.

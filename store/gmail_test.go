@@ -372,3 +372,37 @@ func TestGmailRefusesRedirect(t *testing.T) {
 		t.Errorf("%d requests reached the redirect's target", n)
 	}
 }
+
+// A server that stops reading in the middle of an upload: the try is abandoned after Timeout without
+// progress (not after the whole upload's time), and the error is temporary (exit 75).
+func TestGmailStalledUpload(t *testing.T) {
+	release := make(chan struct{})
+	var got atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			got.Add(1)
+		}
+		io.CopyN(io.Discard, r.Body, 1000) // read a little, then nothing more
+		<-release
+	}))
+	defer func() { close(release); srv.Close() }()
+	g, err := NewGmail(GmailOptions{APIURL: srv.URL, SpoolDir: t.TempDir(), Attempts: 1, Timeout: 300 * time.Millisecond,
+		Token: func(context.Context, string) (string, error) { return "test-access-token", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	big := "Subject: big\n\n" + strings.Repeat(strings.Repeat("z", 99)+"\n", 200000) // 20 MB: more than the socket buffers
+	gmailDeliver(t, g, "u1", big)
+	start := time.Now()
+	err = g.Commit(t.Context(), nil)
+	if code := exitCodeOf(err); code != 75 || !strings.Contains(err.Error(), "no progress") {
+		t.Fatalf("Commit: %v (exit %d), want 75 for no progress", err, code)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("gave up after %v", took)
+	}
+	if got.Load() != 1 {
+		t.Errorf("%d requests", got.Load())
+	}
+}
