@@ -209,7 +209,8 @@ func TestGmailE2EOtherCommands(t *testing.T) {
 
 // The access token expires in the middle of a run: popfetch refreshes it once (the destination's own
 // refresh token, stored by `popfetch oauth2 login --deliver`) and goes on.
-func TestGmailE2ETokenRefreshMidRun(t *testing.T) {
+func TestRelGmailToken(t *testing.T) {
+	relTrack(t)
 	s := gmNew(t, false, nil, &oauth2test.Options{UniqueAccessTokens: true}, "", true)
 	seeded := relMessages("refresh", 6)
 	s.pop.SetMessages(relToServer(seeded))
@@ -229,6 +230,9 @@ func TestGmailE2ETokenRefreshMidRun(t *testing.T) {
 	if n := s.auth.Grants("refresh_token") - refreshes; n != 1 {
 		t.Errorf("%d refreshes, want 1", n)
 	}
+	lost, dup, _ := gmTally(seeded, s.gmail.Messages())
+	relRecord("imap", "Gmail API (fake): the access token expires after the 2nd of 6 imports (401)",
+		"refreshed it once with the destination's refresh token (from `popfetch oauth2 login --deliver`) and went on: all 6 imported once, server empty", r.code, lost, dup)
 
 	// Revoked: exit 77 with the login command for the destination; nothing deleted.
 	s.auth.Revoke()
@@ -238,6 +242,8 @@ func TestGmailE2ETokenRefreshMidRun(t *testing.T) {
 	if r.code != 77 || !strings.Contains(r.stderr, "popfetch oauth2 login --deliver work") || len(s.pop.Messages()) != 2 {
 		t.Errorf("after revocation: exit %d, %d on the server: %s", r.code, len(s.pop.Messages()), r.stderr)
 	}
+	relRecord("imap", "Gmail API (fake): the destination's refresh token revoked, token expired",
+		"one line with `popfetch oauth2 login --deliver work`; both messages still on the POP server", r.code, 2-len(s.pop.Messages()), 0)
 }
 
 // 429 then success: the run waits as Retry-After says and succeeds, every message once.
@@ -256,17 +262,23 @@ func TestGmailE2E429ThenSuccess(t *testing.T) {
 
 // Refusals: each exits with its code and one line naming the cause; nothing is deleted on the POP
 // server; once Gmail accepts again, the next run delivers every message exactly once.
-func TestGmailE2ERefusals(t *testing.T) {
+// The report's rows are in the hosted-mailbox section ("imap").
+func TestRelGmailRefusals(t *testing.T) {
+	relTrack(t)
 	cases := []struct {
 		name   string
 		status int
 		reason string
 		code   int
 		want   string
+		did    string
 	}{
-		{"429 until the tries are used up", 429, "rateLimitExceeded", 75, "try again later"},
-		{"403 insufficient scope", 403, "insufficientPermissions", 77, "popfetch oauth2 login --deliver work"},
-		{"400 bad message", 400, "invalidArgument", 74, `import of message UIDL "bad-uid-00`},
+		{"429 until the tries are used up", 429, "rateLimitExceeded", 75, "try again later",
+			"6 tries honouring Retry-After, then one line naming the message and \"nothing was deleted on the POP server\"; all 3 messages still there"},
+		{"403 insufficient scope", 403, "insufficientPermissions", 77, "popfetch oauth2 login --deliver work",
+			"one line naming the missing scopes and `popfetch oauth2 login --deliver work`; all 3 messages still on the POP server"},
+		{"400 bad message", 400, "invalidArgument", 74, `import of message UIDL "bad-uid-00`,
+			"one line naming the refused message's UIDL; it stays on the POP server; once Gmail accepts it, the next run imports every message exactly once"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -292,15 +304,25 @@ func TestGmailE2ERefusals(t *testing.T) {
 			} else if got := len(s.pop.Messages()); got != 3 {
 				t.Errorf("%d messages left on the server, want 3", got)
 			}
-			if c.status != 400 {
-				return
+			exit := fmt.Sprint(c.code)
+			if c.status == 400 {
+				if r := s.sync(t); r.code != 0 {
+					t.Fatalf("rerun: exit %d: %s", r.code, r.stderr)
+				}
+				exit += ", then 0"
+			} else {
+				if lost, dup, _ := gmTally(seeded, s.gmail.Messages()); dup != 0 || lost != 3 {
+					t.Errorf("Gmail holds messages after the refusal: lost %d, duplicated %d", lost, dup)
+				}
 			}
-			if r := s.sync(t); r.code != 0 {
-				t.Fatalf("rerun: exit %d: %s", r.code, r.stderr)
-			}
-			if lost, dup, _ := gmTally(seeded, s.gmail.Messages()); lost != 0 || dup != 0 || len(s.pop.Messages()) != 0 {
+			lost, dup, _ := gmTally(seeded, s.gmail.Messages())
+			if c.status == 400 && (lost != 0 || dup != 0 || len(s.pop.Messages()) != 0) {
 				t.Errorf("after the rerun: lost %d, duplicated %d, %d on the server", lost, dup, len(s.pop.Messages()))
 			}
+			if c.status != 400 {
+				lost = 3 - len(s.pop.Messages()) // not in Gmail and not on the server
+			}
+			relRecord("imap", "Gmail API (fake): "+c.name+" on the import, 3 messages, delete mode", c.did, exit, lost, dup)
 		})
 	}
 }
