@@ -406,3 +406,20 @@ func TestGmailStalledUpload(t *testing.T) {
 		t.Errorf("%d requests", got.Load())
 	}
 }
+
+// A label that does not exist and a token without gmail.labels: exit 77 naming the label and the
+// scope; nothing is journaled or imported.
+func TestGmailLabelNoScope(t *testing.T) {
+	srv := gmailtest.NewServer(t, &gmailtest.Options{Scopes: []string{gmailtest.ScopeInsert, gmailtest.ScopeReadonly}})
+	g := gmailDest(t, srv, func(o *GmailOptions) { o.Labels = []string{"INBOX", "New Label"} })
+	gmailDeliver(t, g, "u1", "Subject: x\n\nx\n")
+	journaled := false
+	err := g.Commit(t.Context(), func([]Pending) error { journaled = true; return nil })
+	if code := exitCodeOf(err); code != 77 || !strings.Contains(err.Error(), `label "New Label"`) ||
+		!strings.Contains(err.Error(), "gmail.labels") {
+		t.Fatalf("Commit: %v (exit %d)", err, code)
+	}
+	if journaled || len(srv.Messages()) != 0 {
+		t.Errorf("journaled %v, %d imported", journaled, len(srv.Messages()))
+	}
+}
