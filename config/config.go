@@ -173,7 +173,7 @@ func (p PasswordSource) CommandString() string {
 
 // Destination is where an account's messages are delivered: exactly one kind.
 type Destination struct {
-	Kind      string            // DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP or DeliverSMTP
+	Kind      string            // DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP or DeliverGmail
 	Path      string            // maildir, mbox: absolute path
 	Command   []string          // mda: argv, or {"sh", "-c", line} when Shell
 	Shell     bool              // mda: given as a string, run by sh -c

@@ -198,6 +198,8 @@ func NewGmail(opts GmailOptions) (*Gmail, error) {
 	return &Gmail{opts: opts, client: client, base: base, buf: make([]byte, 32<<10)}, nil
 }
 
+var errGmailRedirect = errors.New("redirect refused (check api_url)")
+
 // NewGmailHTTPClient returns the HTTP client a Gmail destination uses by default: it refuses
 // redirects (an Authorization header must not follow one to another host) and waits at most timeout
 // (0 = 60s) for a response's headers once the request is sent.
@@ -210,7 +212,7 @@ func NewGmailHTTPClient(timeout time.Duration) *http.Client {
 	tr.TLSHandshakeTimeout = timeout
 	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
 	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return errors.New("redirect refused")
+		return errGmailRedirect
 	}}
 }
 
@@ -636,21 +638,25 @@ func (g *Gmail) do(ctx context.Context, op, uid string, mk func(context.Context)
 		)
 		if err != nil {
 			watchdog.Stop()
+			if actx.Err() != nil && ctx.Err() == nil {
+				err = context.Cause(actx) // the watchdog's "no progress"
+			}
 			cancel(nil)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if c := context.Cause(actx); c != nil && actx.Err() != nil {
-				err = c
+			ge := &GmailError{Op: op, UID: uid, Err: err, Attempts: attempts}
+			if errors.Is(err, errGmailRedirect) {
+				return nil, ge // the API (or a proxy) redirects: api_url is wrong; trying again will not help
 			}
-			lastErr = &GmailError{Op: op, UID: uid, Err: err, Attempts: attempts}
+			lastErr = ge
 			unknown = true
 		} else {
 			data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
 			watchdog.Stop()
-			if c := context.Cause(actx); rerr != nil && c != nil && actx.Err() != nil {
-				rerr = c
+			if rerr != nil && actx.Err() != nil && ctx.Err() == nil {
+				rerr = context.Cause(actx)
 			}
 			cancel(nil)
 			if resp.StatusCode/100 == 2 && rerr == nil {
@@ -783,6 +789,8 @@ func (e *GmailError) Unwrap() error { return e.Err }
 // Temporary reports whether trying again later may succeed.
 func (e *GmailError) Temporary() bool {
 	switch {
+	case errors.Is(e.Err, errGmailRedirect):
+		return false
 	case e.Err != nil, e.Status == http.StatusTooManyRequests, e.Status >= 500:
 		return true
 	case e.Status == http.StatusForbidden:

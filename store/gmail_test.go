@@ -365,8 +365,12 @@ func TestGmailRefusesRedirect(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "redirect refused") || !strings.Contains(err.Error(), `"u1"`) {
 		t.Fatalf("Commit: %v, want the redirect refused", err)
 	}
-	if _, err := g.Resolve([]string{gmailRef("m", "<a@example.com>")}); err == nil || !strings.Contains(err.Error(), "redirect refused") {
-		t.Errorf("Resolve: %v, want the redirect refused", err)
+	if exitCodeOf(err) != 74 {
+		t.Errorf("Commit: exit %d, want 74", exitCodeOf(err))
+	}
+	_, err = g.Resolve([]string{gmailRef("m", "<a@example.com>")})
+	if err == nil || !strings.Contains(err.Error(), "redirect refused") || exitCodeOf(err) != 74 || strings.Contains(err.Error(), "tries") {
+		t.Errorf("Resolve: %v (exit %d), want the redirect refused at once (74)", err, exitCodeOf(err))
 	}
 	if n := elsewhere.Load(); n != 0 {
 		t.Errorf("%d requests reached the redirect's target", n)
