@@ -775,7 +775,7 @@ func (e *GmailError) Error() string {
 		if e.scope() {
 			b.WriteString("; the token lacks a scope popfetch needs (gmail.insert to import, gmail.readonly to check after an interruption, gmail.labels to create labels)")
 		}
-		if e.Login != "" {
+		if e.Login != "" && (e.Status == http.StatusUnauthorized || e.scope()) {
 			b.WriteString("; log in again with: " + e.Login)
 		}
 	case 75:
