@@ -362,3 +362,26 @@ func TestGmailE2EMemoryFlat(t *testing.T) {
 		t.Errorf("peak RSS %d KiB, want at most 24 MiB", r.maxRSSKiB)
 	}
 }
+
+// `popfetch config check` reports every mistake of a gmail block with FILE:LINE:COL and exits 78.
+func TestGmailE2EConfigCheck(t *testing.T) {
+	data, err := os.ReadFile("../../config/testdata/bad/gmail.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "config.yaml", string(data), 0o600)
+	r := popfetch(t, "", nil, "--config", path, "config", "check")
+	if r.code != 78 {
+		t.Fatalf("config check: exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		path + `:9:18: account "a": key "deliver.gmail.api_url": "http://gmail.example.com": use https://`,
+		path + `:18:7: account "b": key "deliver.gmail.oauth2": missing (required)`,
+		path + `:25:9: account "c": key "deliver.gmail.oauth2.scopes": must include https://www.googleapis.com/auth/gmail.readonly`,
+		path + `:32:5: account "d": key "max_size": Gmail imports messages of up to 150 MB`,
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
