@@ -405,21 +405,45 @@ func (g *Gmail) abortLocked() {
 // Close discards what was not committed.
 func (g *Gmail) Close() error { return g.Abort() }
 
-// Resolve reports which pending imports Gmail has (see Gmail). An error to search fails it: the state
-// keeps the entries pending, nothing is fetched again until the search works.
+// Resolve reports which pending imports Gmail has (see Gmail), Concurrency searches at a time. An
+// error to search fails it: the state keeps the entries pending, and nothing is fetched again until
+// the search works.
 func (g *Gmail) Resolve(refs []string) (map[string]bool, error) {
-	ctx := g.opts.Context
+	ctx, cancel := context.WithCancel(g.opts.Context)
+	defer cancel()
 	visible := make(map[string]bool, len(refs))
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, g.opts.Concurrency) // searches in flight at once
 	for _, ref := range refs {
 		marker, msgID, ok := parseGmailRef(ref)
 		if !ok {
 			continue // not ours (another destination's): not visible here
 		}
-		found, err := g.find(ctx, "", marker, msgID, strings.HasPrefix(msgID, "<popfetch.") && strings.HasSuffix(msgID, "@"+GmailMarkerDomain+">"))
-		if err != nil {
-			return nil, err
-		}
-		visible[ref] = found
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ours := strings.HasPrefix(msgID, "<popfetch.") && strings.HasSuffix(msgID, "@"+GmailMarkerDomain+">")
+			found, err := g.find(ctx, "", marker, msgID, ours)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				return
+			}
+			visible[ref] = found
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	return visible, nil
 }
