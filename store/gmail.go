@@ -32,7 +32,7 @@ import (
 const (
 	DefaultGmailAPIURL = "https://gmail.googleapis.com"
 	// GmailMaxSize is the largest message users.messages.import accepts ("Maximum file size: 150MB").
-	GmailMaxSize = 150 << 20
+	GmailMaxSize = 150_000_000
 	// GmailMarkerHeader is the header popfetch adds to every message it imports into Gmail.
 	GmailMarkerHeader = "X-Popfetch-ID"
 	// GmailMarkerDomain is the domain of the Message-ID popfetch adds to a message without one.
