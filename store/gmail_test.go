@@ -427,3 +427,28 @@ func TestGmailLabelNoScope(t *testing.T) {
 		t.Errorf("journaled %v, %d imported", journaled, len(srv.Messages()))
 	}
 }
+
+// Which Message-ID Gmail search can find: exactly one field of the form <left@right>.
+func TestGmailMessageID(t *testing.T) {
+	for _, c := range []struct{ msg, id string }{
+		{"Message-ID: <a@b>\n\nbody", "<a@b>"},
+		{"message-id:   <a@b> (comment)\nX: y\n\n", "<a@b>"},
+		{"Message-Id:\n\t<folded@b>\n\n", "<folded@b>"},
+		{"Subject: x\n\nMessage-ID: <in-body@b>\n", ""},
+		{"Message-ID: <a@b>\nMessage-ID: <c@d>\n\n", ""}, // two: which one Gmail indexes is unknown
+		{"Message-ID: a@b\n\n", ""},
+		{"Message-ID: <a b@c>\n\n", ""},
+		{"Message-ID: <\"q\"@c>\n\n", ""},
+		{"Message-ID: <a@b>", "<a@b>"}, // all header, no final newline
+		{"Subject: x\r\nMessage-ID: <crlf@b>\r\n\r\n", "<crlf@b>"},
+	} {
+		h := &headerScan{}
+		for i := 0; i < len(c.msg); i += 3 { // in small pieces, as a stream arrives
+			h.feed([]byte(c.msg[i:min(i+3, len(c.msg))]))
+		}
+		id, ok := h.messageID()
+		if c.id == "" && ok || c.id != "" && (!ok || id != c.id) {
+			t.Errorf("%q: %q %v, want %q", c.msg, id, ok, c.id)
+		}
+	}
+}
