@@ -452,3 +452,15 @@ func TestGmailMessageID(t *testing.T) {
 		}
 	}
 }
+
+// After a crash, a token that may not search (no gmail.readonly): Resolve fails with exit 77 and says
+// which scope is missing; the state then keeps the entries pending (nothing is fetched twice).
+func TestGmailResolveNoScope(t *testing.T) {
+	srv := gmailtest.NewServer(t, &gmailtest.Options{Scopes: []string{gmailtest.ScopeInsert}})
+	g := gmailDest(t, srv, nil)
+	_, err := g.Resolve([]string{gmailRef("work.x.y", "<a@example.com>")})
+	if code := exitCodeOf(err); code != 77 || !strings.Contains(err.Error(), "gmail.readonly") ||
+		!strings.Contains(err.Error(), "popfetch oauth2 login --deliver work") {
+		t.Fatalf("Resolve: %v (exit %d)", err, code)
+	}
+}
