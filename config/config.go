@@ -54,6 +54,7 @@ const (
 	DeliverMDA     = "mda"
 	DeliverLMTP    = "lmtp"
 	DeliverSMTP    = "smtp"
+	DeliverGmail   = "gmail" // the Gmail API (deliver_gmail.go)
 )
 
 // Oversize policies (Account.Oversize).
@@ -178,14 +179,15 @@ func (p PasswordSource) CommandString() string {
 
 // Destination is where an account's messages are delivered: exactly one kind.
 type Destination struct {
-	Kind      string   // DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP or DeliverSMTP
-	Path      string   // maildir, mbox: absolute path
-	Command   []string // mda: argv, or {"sh", "-c", line} when Shell
-	Shell     bool     // mda: given as a string, run by sh -c
-	Address   string   // lmtp: "unix:/abs/path" or "host:port"; smtp: "host:port"
-	Recipient string   // lmtp, smtp: the envelope recipient
-	SMTPTLS   string   // smtp: SMTPTLSVerify or SMTPTLSOpportunistic (smtp_tls.go)
-	SMTPCA    string   // smtp: ca_file, extra trust anchors (PEM) for SMTPTLSVerify, or ""
+	Kind      string            // DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP or DeliverGmail
+	Path      string            // maildir, mbox: absolute path
+	Command   []string          // mda: argv, or {"sh", "-c", line} when Shell
+	Shell     bool              // mda: given as a string, run by sh -c
+	Address   string            // lmtp: "unix:/abs/path" or "host:port"; smtp: "host:port"
+	Recipient string            // lmtp, smtp: the envelope recipient
+	SMTPTLS   string            // smtp: SMTPTLSVerify or SMTPTLSOpportunistic (smtp_tls.go)
+	SMTPCA    string            // smtp: ca_file, extra trust anchors (PEM) for SMTPTLSVerify, or ""
+	Gmail     *GmailDestination // gmail
 }
 
 // Network returns the network and address to dial for lmtp and smtp: ("unix", "/run/x") or
@@ -211,6 +213,17 @@ func (d Destination) String() string {
 		return d.Kind + " " + d.Address + " recipient " + d.Recipient
 	case DeliverSMTP:
 		return d.Kind + " " + d.Address + " recipient " + d.Recipient + " (STARTTLS: " + d.SMTPTLS + ")"
+	case DeliverGmail:
+		if d.Gmail != nil {
+			s := "gmail " + d.Gmail.User + " at " + d.Gmail.APIURL
+			if len(d.Gmail.Labels) > 0 {
+				s += " labels " + strings.Join(d.Gmail.Labels, ", ")
+			}
+			if d.Gmail.OAuth2 != nil {
+				s += "; oauth2 " + d.Gmail.OAuth2.String()
+			}
+			return s
+		}
 	}
 	return "(none)"
 }

@@ -27,7 +27,7 @@ var (
 		"keep", "keep_days", "fetch_all", "max_size", "oversize", "max_messages", "timeout", "deliver",
 		"received_header", "interval", "oauth2", "delete_imported"}
 	passwordKeys = []string{"password", "password_command", "password_env"}
-	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP}
+	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP, DeliverGmail}
 	addressKeys  = []string{"address", "recipient"}
 	smtpTLSKeys  = []string{"tls", "ca_file"} // smtp only: smtp_tls.go
 	tlsModes     = []string{TLSImplicit, TLSStartTLS, TLSNone}
@@ -579,6 +579,7 @@ func (p *parser) finish(a *Account, dl, al layer, nameNode *yaml.Node) {
 	if a.KeepDays > 0 && !a.Keep {
 		p.errAt(at("keep_days"), sc, "keep_days", "needs keep: true (without keep, messages are deleted as soon as they are delivered)")
 	}
+	p.finishGmail(a, sc, at, has)
 	if a.MaxSize == 0 && has("oversize") && a.Oversize == OversizeDelete {
 		p.errAt(at("oversize"), sc, "oversize", "oversize: delete needs max_size")
 	}
@@ -705,6 +706,8 @@ func (p *parser) deliver(e entry, sc scope) (Destination, bool) {
 			ok = ok && good
 		case DeliverLMTP, DeliverSMTP:
 			ok = p.address(e, sc, key, &d) && ok
+		case DeliverGmail:
+			ok = p.gmail(e, sc, &d) && ok
 		}
 	})
 	if first == nil {

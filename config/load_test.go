@@ -104,7 +104,7 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := cfg.Names(), []string{"archive", "forward", "home", "lists", "office", "work"}; !slices.Equal(got, want) {
+	if got, want := cfg.Names(), []string{"archive", "forward", "home", "isp", "lists", "office", "work"}; !slices.Equal(got, want) {
 		t.Fatalf("accounts %v, want %v", got, want)
 	}
 	if cfg.StateDir != "/home/alice/.local/state/popfetch" {
@@ -191,7 +191,7 @@ func TestReadmeExample(t *testing.T) {
 	if block != string(example) {
 		t.Errorf("the README's example differs from testdata/example.yaml; copy one to the other")
 	}
-	keys := slices.Concat(topKeys, accountKeys, deliverKeys, addressKeys, oauth2Keys)
+	keys := slices.Concat(topKeys, accountKeys, deliverKeys, addressKeys, oauth2Keys, gmailKeys)
 	for _, k := range keys {
 		if !strings.Contains(string(example), k+":") {
 			t.Errorf("the example does not show the key %q", k)

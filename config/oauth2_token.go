@@ -97,9 +97,13 @@ type oauth2File struct {
 }
 
 func (a *Account) loginCommand() string {
-	cmd := "popfetch oauth2 login " + a.Name
+	name := a.Name
+	if base, ok := strings.CutSuffix(a.Name, DeliverySuffix); ok { // a DeliveryAccount
+		name = "--deliver " + base
+	}
+	cmd := "popfetch oauth2 login " + name
 	if def, err := DefaultPath(); err == nil && a.configPath != "" && a.configPath != def {
-		cmd += " (for this configuration file: popfetch --config " + shellQuote([]string{a.configPath}) + " oauth2 login " + a.Name + ")"
+		cmd += " (for this configuration file: popfetch --config " + shellQuote([]string{a.configPath}) + " oauth2 login " + name + ")"
 	}
 	return cmd
 }

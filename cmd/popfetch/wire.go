@@ -64,6 +64,8 @@ func openDestination(a *config.Account) (store.Destination, error) {
 		return store.NewLMTP(d.Address, d.Recipient, store.LMTPOptions{ReceivedHeader: a.TraceHeader})
 	case config.DeliverSMTP:
 		return openSMTP(a) // smtp_tls.go
+	case config.DeliverGmail:
+		return openGmail(a) // wire_gmail.go
 	}
 	return nil, fmt.Errorf("account %q: unknown destination %q", a.Name, d.Kind)
 }

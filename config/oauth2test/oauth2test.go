@@ -9,7 +9,7 @@
 //	POST /device     device authorization request: device_code, user_code, verification_uri
 //	GET  /activate   the verification page: ?user_code=… approves that device code (a browser's visit)
 //
-// Every issued access token is Options.AccessToken (so that a pop3test.Server with the same Token
+// Every issued access token is Options.AccessToken (unless UniqueAccessTokens; so that a pop3test.Server with the same Token
 // accepts it); refresh tokens are fresh random strings, and each refresh rotates the refresh token (the
 // old one stops working), as Microsoft's endpoint does.
 package oauth2test
@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,8 @@ type Options struct {
 	ExpiresIn time.Duration
 	// NoRefreshToken makes the code and device grants issue no refresh token.
 	NoRefreshToken bool
+	// UniqueAccessTokens makes each grant issue a new access token: AccessToken + "-1", "-2", …
+	UniqueAccessTokens bool
 }
 
 // Server is a running fake authorization server.
@@ -59,6 +62,7 @@ type Server struct {
 	grants  map[string]int // token requests per grant_type that succeeded or failed
 	expires time.Duration
 	moved   *moved // SetRedirect: answer /token and /device with a redirect
+	issued  int
 }
 
 type codeGrant struct {
@@ -257,7 +261,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", g)
 		return
 	}
-	resp := map[string]any{"access_token": s.opts.AccessToken, "token_type": "Bearer"}
+	access := s.opts.AccessToken
+	if s.opts.UniqueAccessTokens {
+		s.issued++
+		access += "-" + strconv.Itoa(s.issued)
+	}
+	resp := map[string]any{"access_token": access, "token_type": "Bearer"}
 	if s.expires > 0 {
 		resp["expires_in"] = int(s.expires / time.Second)
 	}
