@@ -44,14 +44,6 @@ func gmailDeliver(t *testing.T, g *Gmail, uid, msg string) Pending {
 	return p
 }
 
-func exitCodeOf(err error) int {
-	var ec interface{ ExitCode() int }
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
-	}
-	return -1
-}
-
 // The hard messages arrive byte-exact: lines end CRLF (as on the POP3 wire), popfetch's marker header
 // first, and a Message-ID only where the message has no usable one. Each request is checked by the
 // fake (path, uploadType, bearer token, multipart body), and the labels are INBOX, UNREAD plus the
