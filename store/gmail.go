@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/popfetch/popfetch/internal/httpsafe"
 )
 
 // The Gmail API (https://developers.google.com/workspace/gmail/api/reference/rest), called directly
@@ -198,7 +200,12 @@ func NewGmail(opts GmailOptions) (*Gmail, error) {
 	return &Gmail{opts: opts, client: client, base: base, buf: make([]byte, 32<<10)}, nil
 }
 
-var errGmailRedirect = errors.New("redirect refused (check api_url)")
+// isRedirect reports whether err is a refused redirect: api_url (or a proxy) is wrong, and trying
+// again will not help.
+func isRedirect(err error) bool {
+	_, ok := httpsafe.AsRedirect(err)
+	return ok
+}
 
 // NewGmailHTTPClient returns the HTTP client a Gmail destination uses by default: it refuses
 // redirects (an Authorization header must not follow one to another host) and waits at most timeout
@@ -211,9 +218,7 @@ func NewGmailHTTPClient(timeout time.Duration) *http.Client {
 	tr.ResponseHeaderTimeout = timeout
 	tr.TLSHandshakeTimeout = timeout
 	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
-	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return errGmailRedirect
-	}}
+	return &http.Client{Transport: tr, CheckRedirect: httpsafe.RefuseRedirect}
 }
 
 // Deliver spools the message read from body to a private file in SpoolDir, in the form it had on the
@@ -670,7 +675,7 @@ func (g *Gmail) do(ctx context.Context, op, uid string, mk func(context.Context)
 				return nil, ctx.Err()
 			}
 			ge := &GmailError{Op: op, UID: uid, Err: err, Attempts: attempts}
-			if errors.Is(err, errGmailRedirect) {
+			if _, redirected := httpsafe.AsRedirect(err); redirected {
 				return nil, ge // the API (or a proxy) redirects: api_url is wrong; trying again will not help
 			}
 			lastErr = ge
@@ -813,7 +818,7 @@ func (e *GmailError) Unwrap() error { return e.Err }
 // Temporary reports whether trying again later may succeed.
 func (e *GmailError) Temporary() bool {
 	switch {
-	case errors.Is(e.Err, errGmailRedirect):
+	case isRedirect(e.Err):
 		return false
 	case e.Err != nil, e.Status == http.StatusTooManyRequests, e.Status >= 500:
 		return true

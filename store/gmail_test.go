@@ -360,7 +360,7 @@ func TestGmailRefusesRedirect(t *testing.T) {
 		t.Errorf("Commit: exit %d, want 74", exitCodeOf(err))
 	}
 	_, err = g.Resolve([]string{gmailRef("m", "<a@example.com>")})
-	if err == nil || !strings.Contains(err.Error(), "redirect refused") || exitCodeOf(err) != 74 || strings.Contains(err.Error(), "tries") {
+	if err == nil || !strings.Contains(err.Error(), "does not follow redirects") || exitCodeOf(err) != 74 || strings.Contains(err.Error(), "tries") {
 		t.Errorf("Resolve: %v (exit %d), want the redirect refused at once (74)", err, exitCodeOf(err))
 	}
 	if n := elsewhere.Load(); n != 0 {
