@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/popfetch/popfetch/internal/fsutil"
+	"github.com/popfetch/popfetch/internal/shquote"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -99,7 +100,7 @@ type oauth2File struct {
 func (a *Account) loginCommand() string {
 	cmd := "popfetch oauth2 login " + a.Name
 	if def, err := DefaultPath(); err == nil && a.configPath != "" && a.configPath != def {
-		cmd += " (for this configuration file: popfetch --config " + shellQuote([]string{a.configPath}) + " oauth2 login " + a.Name + ")"
+		cmd += " (for this configuration file: popfetch --config " + shquote.Quote(a.configPath) + " oauth2 login " + a.Name + ")"
 	}
 	return cmd
 }

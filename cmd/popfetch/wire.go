@@ -19,10 +19,30 @@ import (
 // This file wires config, fetch and store together (DESIGN §1): the packages do not import each
 // other, so the adapters between their types live here.
 
+// tlsMode is the client's mode for a profile's tls: value (config.TLSImplicit, ...).
+func tlsMode(s string) pop3.TLSMode {
+	switch s {
+	case config.TLSStartTLS:
+		return pop3.TLSStartTLS
+	case config.TLSNone:
+		return pop3.TLSNone
+	}
+	return pop3.TLSImplicit
+}
+
+// tlsModeName is the tls: value for a client's mode: the inverse of tlsMode.
+func tlsModeName(m pop3.TLSMode) string {
+	switch m {
+	case pop3.TLSStartTLS:
+		return config.TLSStartTLS
+	case pop3.TLSNone:
+		return config.TLSNone
+	}
+	return config.TLSImplicit
+}
+
 // fetchAccount turns a profile into what the engine needs.
 func fetchAccount(g *globalOptions, a *config.Account) *fetch.Account {
-	mode := map[string]pop3.TLSMode{config.TLSImplicit: pop3.TLSImplicit, config.TLSStartTLS: pop3.TLSStartTLS,
-		config.TLSNone: pop3.TLSNone}[a.TLS]
 	o := pop3.Options{CAFile: a.CAFile, Fingerprint: a.Fingerprint, Timeout: a.Timeout}
 	if g.trace {
 		o.Trace = &prefixWriter{w: g.stderr, prefix: a.Name + ": "}
@@ -34,7 +54,7 @@ func fetchAccount(g *globalOptions, a *config.Account) *fetch.Account {
 	return &fetch.Account{
 		Name:           a.Name,
 		Addr:           net.JoinHostPort(a.Host, strconv.Itoa(a.Port)),
-		TLS:            mode,
+		TLS:            tlsMode(a.TLS),
 		Options:        o,
 		Username:       a.User,
 		Mechanism:      a.Auth,
