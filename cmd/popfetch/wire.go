@@ -19,24 +19,28 @@ import (
 // This file wires config, fetch and store together (DESIGN §1): the packages do not import each
 // other, so the adapters between their types live here.
 
-// tlsMode is the client's mode for a profile's tls: value (config.TLSImplicit, ...).
-func tlsMode(s string) pop3.TLSMode {
-	switch s {
-	case config.TLSStartTLS:
-		return pop3.TLSStartTLS
-	case config.TLSNone:
-		return pop3.TLSNone
+// tlsModes pairs the profile's tls: values with the client's modes.
+var tlsModes = []struct {
+	name string
+	mode pop3.TLSMode
+}{{config.TLSImplicit, pop3.TLSImplicit}, {config.TLSStartTLS, pop3.TLSStartTLS}, {config.TLSNone, pop3.TLSNone}}
+
+// tlsMode is the client's mode for a profile's tls: value (implicit TLS for anything else).
+func tlsMode(name string) pop3.TLSMode {
+	for _, m := range tlsModes {
+		if m.name == name {
+			return m.mode
+		}
 	}
 	return pop3.TLSImplicit
 }
 
 // tlsModeName is the tls: value for a client's mode: the inverse of tlsMode.
-func tlsModeName(m pop3.TLSMode) string {
-	switch m {
-	case pop3.TLSStartTLS:
-		return config.TLSStartTLS
-	case pop3.TLSNone:
-		return config.TLSNone
+func tlsModeName(mode pop3.TLSMode) string {
+	for _, m := range tlsModes {
+		if m.mode == mode {
+			return m.name
+		}
 	}
 	return config.TLSImplicit
 }

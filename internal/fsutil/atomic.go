@@ -111,13 +111,16 @@ func (t *Temp) Discard() {
 
 // SyncDir makes the entries of directory path durable (fsync on the directory): the last step of
 // "temp, fsync, rename, fsync the directory".
-func SyncDir(path string) error {
-	d, err := os.Open(path)
+func SyncDir(path string) error { return SyncFile(path) }
+
+// SyncFile opens path, fsyncs it and closes it.
+func SyncFile(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	err = RetryEINTR(d.Sync)
-	if cerr := d.Close(); err == nil {
+	err = RetryEINTR(f.Sync)
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
