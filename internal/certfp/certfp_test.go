@@ -36,3 +36,20 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: Parse never panics, and what it accepts reads back from its canonical form.
+func FuzzParse(f *testing.F) {
+	f.Add("sha256:" + strings.Repeat("0f", 32))
+	f.Add(strings.TrimSuffix(strings.Repeat("AB:", 32), ":"))
+	f.Add("sha256:")
+	f.Fuzz(func(t *testing.T, s string) {
+		fp, _, err := Parse(s)
+		if err != nil {
+			return
+		}
+		again, prefixed, err := Parse(Canonical(fp))
+		if err != nil || !prefixed || again != fp {
+			t.Fatalf("%q: canonical %q reads back as %x, %v", s, Canonical(fp), again, err)
+		}
+	})
+}
