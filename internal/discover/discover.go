@@ -127,7 +127,7 @@ func Find(ctx context.Context, p Params) *Discovery {
 		}
 		wg.Wait()
 		for i := range lookups {
-			lookups[i].capRecords() // discover_limits.go
+			lookups[i].capRecords() // limits.go
 		}
 		s, plain := lookups[0], lookups[1]
 		for _, l := range lookups {
