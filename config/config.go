@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/popfetch/popfetch/internal/shquote"
 )
 
 // Defaults that apply when neither the account nor defaults: set a key.
@@ -174,7 +176,7 @@ func (p PasswordSource) CommandString() string {
 	if p.Shell && len(p.Command) == 3 {
 		return p.Command[2]
 	}
-	return shellQuote(p.Command)
+	return shquote.Join(p.Command)
 }
 
 // Destination is where an account's messages are delivered: exactly one kind.
@@ -208,7 +210,7 @@ func (d Destination) String() string {
 		if d.Shell && len(d.Command) == 3 {
 			return "mda (sh -c) " + d.Command[2]
 		}
-		return "mda " + shellQuote(d.Command)
+		return "mda " + shquote.Join(d.Command)
 	case DeliverLMTP:
 		return d.Kind + " " + d.Address + " recipient " + d.Recipient
 	case DeliverSMTP:

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/popfetch/popfetch/internal/certfp"
 )
 
 // Keys of the file. accountKeys are valid under each account and under defaults:.
@@ -413,8 +415,8 @@ func (p *parser) apply(a *Account, l layer, skip []string) {
 			}
 		case "tls_fingerprint":
 			if s, ok := p.str(e, sc); ok {
-				if fp, ok := parseFingerprint(s); ok {
-					a.Fingerprint = fp
+				if fp, prefixed, err := certfp.Parse(s); err == nil && prefixed {
+					a.Fingerprint = certfp.Canonical(fp)
 				} else {
 					p.errAt(e.val, sc, name, "%q is not a SHA-256 fingerprint; write sha256: and 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)", s)
 				}
@@ -864,25 +866,6 @@ func ParseSize(s string) (int64, error) {
 	return int64(f * mult), nil
 }
 
-// parseFingerprint accepts "sha256:" followed by 32 bytes in hex, with or without colons, and returns
-// it as "sha256:" + lowercase hex without colons.
-func parseFingerprint(s string) (string, bool) {
-	rest, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(s)), "sha256:")
-	if !ok {
-		return "", false
-	}
-	hex := strings.ReplaceAll(rest, ":", "")
-	if len(hex) != 64 {
-		return "", false
-	}
-	for _, c := range hex {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return "", false
-		}
-	}
-	return "sha256:" + hex, true
-}
-
 func resolve(n *yaml.Node) *yaml.Node {
 	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
@@ -962,19 +945,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// shellQuote renders argv for display, quoting arguments that need it.
-func shellQuote(argv []string) string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		if a != "" && strings.IndexFunc(a, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:@%+,", r))
-		}) < 0 {
-			out[i] = a
-		} else {
-			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(out, " ")
 }

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/popfetch/popfetch/internal/fsutil"
+	"github.com/popfetch/popfetch/internal/shquote"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -103,7 +104,7 @@ func (a *Account) loginCommand() string {
 	}
 	cmd := "popfetch oauth2 login " + name
 	if def, err := DefaultPath(); err == nil && a.configPath != "" && a.configPath != def {
-		cmd += " (for this configuration file: popfetch --config " + shellQuote([]string{a.configPath}) + " oauth2 login " + name + ")"
+		cmd += " (for this configuration file: popfetch --config " + shquote.Quote(a.configPath) + " oauth2 login " + name + ")"
 	}
 	return cmd
 }
@@ -153,34 +154,7 @@ func (a *Account) writeOAuth2File(f oauth2File) error {
 	if err := fsutil.MkdirPrivate(dir, "state directory"); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+a.Name+".oauth2-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), a.OAuth2TokenFile()); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return fsutil.WriteFileAtomic(a.OAuth2TokenFile(), append(data, '\n'), 0o600)
 }
 
 // oauth2Config is the golang.org/x/oauth2 configuration of the account, with the client secret

@@ -226,7 +226,7 @@ func Sync(ctx context.Context, acct *Account, dest Destination, st State, opts O
 			if firstErr == nil {
 				firstErr = err
 			}
-			if !isBatchRefusal(err) && !isRefusal(err) {
+			if !isBatchRefusal(err) && !pop3.IsRefusal(err) {
 				break // delivery failed, state failed or interrupted: QUIT to commit the DELEs so far
 			}
 		}
@@ -373,7 +373,7 @@ func Connect(ctx context.Context, acct *Account) (*pop3.Client, *pop3.Capabiliti
 	caps := c.Caps()
 	if caps == nil {
 		caps, err = c.Capa(ctx)
-		if err != nil && !isRefusal(err) {
+		if err != nil && !pop3.IsRefusal(err) {
 			c.Close()
 			return nil, nil, err // a server without CAPA says -ERR: go on without
 		}
@@ -425,11 +425,6 @@ func hasUIDs(listing []pop3.MessageInfo) bool {
 		}
 	}
 	return true
-}
-
-func isRefusal(err error) bool {
-	var perr *pop3.Error
-	return errors.As(err, &perr)
 }
 
 func isBatchRefusal(err error) bool {

@@ -1,32 +1,10 @@
 package store
 
-import (
-	"errors"
-	"os"
-	"syscall"
-)
+import "github.com/popfetch/popfetch/internal/fsutil"
 
 // syncDir makes the entries of directory path durable (fsync on the directory): the last step of
-// "temp, fsync, rename, fsync the directory" (STYLE #14, DESIGN §2 and §3).
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = retryEINTR(d.Sync)
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// "temp, fsync, rename, fsync the directory" (fsutil.SyncDir).
+var syncDir = fsutil.SyncDir
 
-// retryEINTR calls f again while it fails with EINTR (the Go runtime's preemption signals can
-// interrupt a long sync on some systems).
-func retryEINTR(f func() error) error {
-	for {
-		err := f()
-		if !errors.Is(err, syscall.EINTR) {
-			return err
-		}
-	}
-}
+// retryEINTR calls f again while it fails with EINTR (fsutil.RetryEINTR).
+var retryEINTR = fsutil.RetryEINTR

@@ -2,21 +2,17 @@
 
 package store
 
-import "os"
+import (
+	"os"
+
+	"github.com/popfetch/popfetch/internal/fsutil"
+)
 
 // syncFiles makes the files of a batch durable where syncfs(2) does not exist: fsync each file
 // (DESIGN §2). dir is unused here.
 func syncFiles(dir *os.File, paths []string) error {
 	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = retryEINTR(f.Sync)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := fsutil.SyncFile(p); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/popfetch/popfetch/internal/childenv"
+	"github.com/popfetch/popfetch/internal/shquote"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -166,15 +167,10 @@ func mdaExpand(s string, env Envelope, quote func(string) string) string {
 	return b.String()
 }
 
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // command returns the command line for env.
 func (m *MDA) command(env Envelope) (name string, args []string) {
 	if m.opts.Shell {
-		return m.argv[0], []string{"-c", mdaExpand(m.argv[2], env, shellQuote)}
+		return m.argv[0], []string{"-c", mdaExpand(m.argv[2], env, shquote.Quote)}
 	}
 	args = make([]string, len(m.argv)-1)
 	for i, a := range m.argv[1:] {

@@ -40,8 +40,8 @@ import (
 // OpenState truncates such a tail (records that fail their checksum with no valid record after
 // them). A bad record followed by a valid one cannot come from a crash: that file is refused with a
 // *CorruptStateError naming the line and how to recover. When the journal has grown well past its
-// live entries it is compacted: a snapshot in the same format is written to "<file>.new", fsync'd,
-// renamed over the file, and the directory fsync'd (STYLE #14), so either the old or the new file
+// live entries it is compacted: a snapshot in the same format is written to a temporary file beside
+// it, fsync'd, renamed over the file, and the directory fsync'd (fsutil.WriteFileAtomic), so either the old or the new file
 // survives a crash, never a mix.
 //
 // The O record came after the first release of v1; a popfetch without it refuses a file that holds one
@@ -616,8 +616,8 @@ func (s *State) compactLocked() error {
 	return nil
 }
 
-// writeSnapshot writes every live entry to "<path>.new", fsyncs it, renames it over path and fsyncs
-// the directory. It sets size and records.
+// writeSnapshot replaces the file with every live entry, durably (fsutil.WriteFileAtomic). It sets
+// size and records.
 func (s *State) writeSnapshot() error {
 	uids := make([]string, 0, len(s.entries))
 	for uid := range s.entries {
@@ -649,33 +649,8 @@ func (s *State) writeSnapshot() error {
 		buf = appendRecord(buf, record{op: 'O', uid: uid, delivered: s.oversize[uid]})
 		n++
 	}
-	tmp := s.path + ".new"
-	// A ".new" left by a crash (or anything else by that name, a symbolic link included) is removed,
-	// not truncated or followed; the new one is created exclusively.
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return ioErr("remove", tmp, err)
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|fsutil.NoFollow, 0o600)
-	if err != nil {
-		return ioErr("create", tmp, err)
-	}
-	_, err = f.Write(buf)
-	if err == nil {
-		err = retryEINTR(f.Sync)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return ioErr("write", tmp, err)
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		_ = os.Remove(tmp)
-		return ioErr("rename", tmp, err)
-	}
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
-		return ioErr("fsync", filepath.Dir(s.path), err)
+	if err := fsutil.WriteFileAtomic(s.path, buf, 0o600); err != nil {
+		return ioErr("compact", s.path, err)
 	}
 	s.size = int64(len(buf))
 	s.records = n

@@ -231,7 +231,7 @@ func runServerinfo(ctx context.Context, o inspectOptions) (err error) {
 	info := serverInfo{Account: a.Name, Address: acct.Addr, TLSMode: a.TLS, Greeting: c.Greeting()}
 	if caps, err := c.Capa(ctx); err == nil {
 		info.Capabilities = caps.All
-	} else if !isRefusal(err) {
+	} else if !pop3.IsRefusal(err) {
 		return err
 	}
 	if cs, ok := c.TLSConnectionState(); ok && len(cs.PeerCertificates) > 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/internal/fsutil"
 	"github.com/popfetch/popfetch/internal/httpsafe"
 )
 
@@ -60,4 +61,22 @@ func oauth2ExitCode(err error) (int, bool) {
 		return exitTempFail, true
 	}
 	return exitConfig, true
+}
+
+// initEditErr gives an error of config.AddAccount its exit code: an account that exists without
+// --force 64, a file changed meanwhile 75, no safe way to add the account 70, a directory another
+// user could change 78, anything else (I/O) 74.
+func initEditErr(err error) error {
+	var unsafe *fsutil.UnsafeError
+	switch {
+	case errors.Is(err, config.ErrAccountExists):
+		return withCode(exitUsage, err)
+	case errors.Is(err, config.ErrChanged):
+		return withCode(exitTempFail, err)
+	case errors.Is(err, config.ErrCannotAdd):
+		return withCode(exitSoftware, err)
+	case errors.As(err, &unsafe):
+		return withCode(exitConfig, err)
+	}
+	return withCode(exitIOErr, err)
 }

@@ -192,7 +192,7 @@ func TestInitUsualNames(t *testing.T) {
 	s := pki.server(t, pop3test.ImplicitTLS, pop3test.Options{NoPipelining: true}, "pop.example.test")
 	st := pki.server(t, pop3test.STLS, pop3test.Options{}, "pop.example.test")
 	dnsAddr := initDNS(t, "pop.example.test. 60 IN A 127.0.0.1")
-	r := popfetch(t, "", []string{initTestPortsEnv + "=995=" + initPort(s) + ",110=" + initPort(st)}, "init",
+	r := popfetch(t, "", nil, "init", "--test-ports", "995="+initPort(s)+",110="+initPort(st),
 		"--email", "carol@example.test", "--dns-server", dnsAddr, "--ca-file", pki.caFile, "--dry-run")
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
@@ -282,7 +282,7 @@ func TestInitNothingFound(t *testing.T) {
 	// A server whose certificate comes from a CA the probe does not trust: refused.
 	s := initNewPKI(t).server(t, pop3test.ImplicitTLS, pop3test.Options{}, "pop.example.test")
 	dnsAddr = initDNS(t, "pop.example.test. 60 IN A 127.0.0.1")
-	r = popfetch(t, "", []string{initTestPortsEnv + "=995=" + initPort(s)}, "init", "--email", "erin@example.test",
+	r = popfetch(t, "", nil, "init", "--test-ports", "995="+initPort(s), "--email", "erin@example.test",
 		"--dns-server", dnsAddr, "--tls", "implicit")
 	t.Logf("stderr:\n%s", r.stderr)
 	if r.code != exitUsage || !strings.Contains(r.stderr, "unknown authority") || !strings.Contains(r.stderr, "--ca-file") {
@@ -382,58 +382,5 @@ defaults:
 	}
 	if fi, _ := os.Stat(flow); fi.Mode().Perm() != 0o640 {
 		t.Errorf("mode of an extended file changed to %v", fi.Mode().Perm())
-	}
-}
-
-// TestInitOrderSRV checks the RFC 2782 order: priority first; within a priority, weighted random
-// (weight-0 records first in the running sum); target "." dropped.
-func TestInitOrderSRV(t *testing.T) {
-	srv := func(target string, prio, weight uint16) *net.SRV {
-		return &net.SRV{Target: target, Priority: prio, Weight: weight}
-	}
-	targets := func(rs []*net.SRV) []string {
-		var out []string
-		for _, r := range rs {
-			out = append(out, r.Target)
-		}
-		return out
-	}
-	recs := []*net.SRV{srv("c", 20, 0), srv("a", 10, 60), srv("b", 10, 40), srv(".", 5, 0), srv("z", 10, 0)}
-	tests := []struct {
-		picks []int // the successive results of intN
-		want  []string
-	}{
-		// priority 10: running sums z:0 a:60 b:100. Pick 0 -> z; then a:60 b:100, pick 0 -> a; then b.
-		{[]int{0, 0, 0, 0}, []string{"z", "a", "b", "c"}},
-		// pick 61 -> b (first running sum >= 61); then z:0 a:60, pick 1 -> a; then z.
-		{[]int{61, 1, 0, 0}, []string{"b", "a", "z", "c"}},
-		// pick 100 -> b; pick 60 -> a.
-		{[]int{100, 60, 0, 0}, []string{"b", "a", "z", "c"}},
-	}
-	for _, tt := range tests {
-		var ns []int
-		picks := tt.picks
-		got := initOrderSRV(recs, func(n int) int {
-			ns = append(ns, n)
-			p := picks[0]
-			picks = picks[1:]
-			if p >= n {
-				t.Fatalf("pick %d out of [0,%d)", p, n)
-			}
-			return p
-		})
-		if !reflect.DeepEqual(targets(got), tt.want) {
-			t.Errorf("picks %v: order %v, want %v (n = %v)", tt.picks, targets(got), tt.want, ns)
-		}
-	}
-	// Equal weights: every order is possible, but priorities never mix.
-	for i := range 50 {
-		got := targets(initOrderSRV(recs, func(n int) int { return (i * 7) % n }))
-		if len(got) != 4 || got[3] != "c" {
-			t.Fatalf("order %v", got)
-		}
-	}
-	if got := initOrderSRV([]*net.SRV{srv(".", 0, 0)}, nil); len(got) != 0 {
-		t.Errorf(`"." kept: %v`, got)
 	}
 }

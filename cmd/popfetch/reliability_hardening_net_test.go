@@ -26,6 +26,7 @@ import (
 
 	"github.com/popfetch/popfetch/config/oauth2test"
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
+	"github.com/popfetch/popfetch/internal/discover"
 )
 
 // TestRelHardeningSecretEnv (issue 12.4): neither the MDA nor password_command inherits a variable
@@ -429,7 +430,7 @@ func (c *relConnCounter) counts() (total, peak int) {
 // TestRelHardeningDiscoveryFlood (issue 17.6): `popfetch init` against a domain whose _pop3s._tcp and
 // _pop3._tcp SRV answers hold 2,900 records each (one host, 2,900 ports, each a listener here: before,
 // init opened one connection per record, all at once), plus
-// the usual names: at most initMaxSRVTargets targets per SRV name are probed, at most initMaxProbes
+// the usual names: at most discover.MaxSRVTargets targets per SRV name are probed, at most discover.MaxProbes
 // at once, and init says how many records it ignored.
 func TestRelHardeningDiscoveryFlood(t *testing.T) {
 	relTrack(t)
@@ -452,21 +453,21 @@ func TestRelHardeningDiscoveryFlood(t *testing.T) {
 	}
 	dnsAddr := relDNSFlood(t, rrs)
 	usual := counter.listen(t)
-	env := []string{initTestPortsEnv + fmt.Sprintf("=995=%d,110=%d", usual, usual), "HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir()}
-	r := relRunBin(t, relRunTimeout, env, "init", "--email", "mallory@flood.test", "--dns-server", dnsAddr, "--timeout", "10s", "--dry-run")
+	env := []string{"HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir()}
+	r := relRunBin(t, relRunTimeout, env, "init", "--test-ports", fmt.Sprintf("995=%d,110=%d", usual, usual), "--email", "mallory@flood.test", "--dns-server", dnsAddr, "--timeout", "10s", "--dry-run")
 	total, peak := counter.counts()
-	// Candidates: initMaxSRVTargets per SRV name (implicit TLS for _pop3s, STLS for _pop3), and the
+	// Candidates: discover.MaxSRVTargets per SRV name (implicit TLS for _pop3s, STLS for _pop3), and the
 	// three usual names in both modes.
-	maxConns := 2*initMaxSRVTargets + 2*len(initUsualNames)
+	maxConns := 2*discover.MaxSRVTargets + 2*len(discover.UsualNames)
 	t.Logf("exit %d, %d connections, at most %d at once; stderr:\n%s", r.code, total, peak, r.stderr)
-	if total > maxConns || peak > initMaxProbes {
-		t.Errorf("%d connections (want at most %d), %d at once (want at most %d)", total, maxConns, peak, initMaxProbes)
+	if total > maxConns || peak > discover.MaxProbes {
+		t.Errorf("%d connections (want at most %d), %d at once (want at most %d)", total, maxConns, peak, discover.MaxProbes)
 	}
-	if total <= initMaxProbes {
+	if total <= discover.MaxProbes {
 		t.Errorf("only %d connections: the test does not exercise the limit of probes in flight", total)
 	}
 	for _, svc := range []string{"_pop3s._tcp.", "_pop3._tcp."} {
-		want := fmt.Sprintf("SRV %s%s: %d more record(s) ignored", svc, strings.TrimSuffix(domain, "."), records-initMaxSRVTargets)
+		want := fmt.Sprintf("SRV %s%s: %d more record(s) ignored", svc, strings.TrimSuffix(domain, "."), records-discover.MaxSRVTargets)
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q", want)
 		}

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/popfetch/popfetch/fetch/pop3"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -24,11 +23,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func isRefusal(err error) bool {
-	var perr *pop3.Error
-	return errors.As(err, &perr)
 }
 
 // accountError names the account an error belongs to, so that every error line reads

@@ -19,10 +19,34 @@ import (
 // This file wires config, fetch and store together (DESIGN §1): the packages do not import each
 // other, so the adapters between their types live here.
 
+// tlsModes pairs the profile's tls: values with the client's modes.
+var tlsModes = []struct {
+	name string
+	mode pop3.TLSMode
+}{{config.TLSImplicit, pop3.TLSImplicit}, {config.TLSStartTLS, pop3.TLSStartTLS}, {config.TLSNone, pop3.TLSNone}}
+
+// tlsMode is the client's mode for a profile's tls: value (implicit TLS for anything else).
+func tlsMode(name string) pop3.TLSMode {
+	for _, m := range tlsModes {
+		if m.name == name {
+			return m.mode
+		}
+	}
+	return pop3.TLSImplicit
+}
+
+// tlsModeName is the tls: value for a client's mode: the inverse of tlsMode.
+func tlsModeName(mode pop3.TLSMode) string {
+	for _, m := range tlsModes {
+		if m.mode == mode {
+			return m.name
+		}
+	}
+	return config.TLSImplicit
+}
+
 // fetchAccount turns a profile into what the engine needs.
 func fetchAccount(g *globalOptions, a *config.Account) *fetch.Account {
-	mode := map[string]pop3.TLSMode{config.TLSImplicit: pop3.TLSImplicit, config.TLSStartTLS: pop3.TLSStartTLS,
-		config.TLSNone: pop3.TLSNone}[a.TLS]
 	o := pop3.Options{CAFile: a.CAFile, Fingerprint: a.Fingerprint, Timeout: a.Timeout}
 	if g.trace {
 		o.Trace = &prefixWriter{w: g.stderr, prefix: a.Name + ": "}
@@ -34,7 +58,7 @@ func fetchAccount(g *globalOptions, a *config.Account) *fetch.Account {
 	return &fetch.Account{
 		Name:           a.Name,
 		Addr:           net.JoinHostPort(a.Host, strconv.Itoa(a.Port)),
-		TLS:            mode,
+		TLS:            tlsMode(a.TLS),
 		Options:        o,
 		Username:       a.User,
 		Mechanism:      a.Auth,

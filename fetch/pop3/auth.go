@@ -134,7 +134,7 @@ func (c *Client) Auth(ctx context.Context, cr Credentials) error {
 		return c.authWith(ctx, mech, cr)
 	}
 	if c.caps == nil && !c.capaDone {
-		if _, err := c.Capa(ctx); err != nil && !isRefusal(err) {
+		if _, err := c.Capa(ctx); err != nil && !IsRefusal(err) {
 			return err
 		}
 	}
@@ -226,7 +226,7 @@ func (c *Client) authUser(ctx context.Context, cr Credentials) error {
 	if userErr != nil && !pipelined {
 		return userErr
 	}
-	if userErr != nil && !isRefusal(userErr) {
+	if userErr != nil && !IsRefusal(userErr) {
 		return userErr
 	}
 	if !pipelined {
@@ -239,11 +239,6 @@ func (c *Client) authUser(ctx context.Context, cr Credentials) error {
 		return userErr
 	}
 	return passErr
-}
-
-func isRefusal(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
 }
 
 // authAPOP sends APOP with the MD5 digest of the greeting's timestamp and the secret (RFC 1939 §7).

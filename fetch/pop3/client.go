@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/popfetch/popfetch/internal/certfp"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -174,17 +174,10 @@ func (o *Options) tlsConfig(serverName string) (*tls.Config, error) {
 // ParseFingerprint parses a SHA-256 certificate fingerprint: 64 hex digits, with or without colons,
 // optionally prefixed "sha256:".
 func ParseFingerprint(s string) ([32]byte, error) {
-	var fp [32]byte
-	h := strings.TrimSpace(s)
-	if len(h) > 7 && strings.EqualFold(h[:7], "sha256:") {
-		h = h[7:]
-	}
-	h = strings.ReplaceAll(h, ":", "")
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != len(fp) {
+	fp, _, err := certfp.Parse(s)
+	if err != nil {
 		return fp, fmt.Errorf("pop3: invalid SHA-256 fingerprint %q: want 64 hex digits", s)
 	}
-	copy(fp[:], b)
 	return fp, nil
 }
 
@@ -599,7 +592,7 @@ func (c *Client) simple(ctx context.Context, cmd, line string) (reply, error) {
 // *Error.
 func (c *Client) Capa(ctx context.Context) (*Capabilities, error) {
 	if _, err := c.simple(ctx, "CAPA", "CAPA"); err != nil {
-		if isRefusal(err) {
+		if IsRefusal(err) {
 			c.capaDone = true // a server without CAPA: do not ask again (Auth would)
 		}
 		return nil, err

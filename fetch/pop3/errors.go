@@ -35,6 +35,13 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// IsRefusal reports whether err is, or wraps, a refusal from the server (an *Error): the server
+// answered -ERR, as opposed to the connection or the protocol breaking.
+func IsRefusal(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
 // HasCode reports whether the reply carries code, matching hierarchically as RFC 2449 §8 describes:
 // HasCode("SYS") is true for "SYS/TEMP".
 func (e *Error) HasCode(code string) bool {

@@ -157,7 +157,7 @@ func (c *Client) pipeline(ctx context.Context, cmd string, cmds []string, multi 
 	readReply := func(i int, skip bool) error {
 		cmd, _, _ := strings.Cut(cmds[i], " ")
 		_, err := c.readOK(cmd)
-		if err != nil && !isRefusal(err) {
+		if err != nil && !IsRefusal(err) {
 			return err // I/O or protocol: the connection is gone
 		}
 		var body *dotReader

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/popfetch/popfetch/internal/shquote"
 )
 
 // configure writes everything Courier reads: the /etc layer (authdaemonrc, the userdb databases,
@@ -187,7 +189,7 @@ func (s *Server) env() []string {
 // TLS port, and then waits forever (reaping what exits). $POP3_PORT and $POP3S_PORT come from the
 // environment, as do the settings from env.
 func (s *Server) script(etc string) string {
-	q := shellQuote
+	q := shquote.Quote
 	r := func(f string) string { return q(filepath.Join(s.root, f)) }
 	tcpd := r(binTCPd) + " -address=127.0.0.1 -maxprocs=100 -maxperip=100 -nodnslookup -noidentlookup"
 	var b strings.Builder
@@ -213,8 +215,6 @@ func (s *Server) script(etc string) string {
 	p("while :; do wait || :; done")
 	return b.String()
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // openPath lets Courier's unprivileged pop3d (and couriertls, for STLS) reach the test directory:
 // t.TempDir creates directories only root can enter.

@@ -1,4 +1,4 @@
-package main
+package discover
 
 import (
 	"fmt"
@@ -7,25 +7,25 @@ import (
 	"strings"
 )
 
-// Limits of discovery (issue 17.6): a domain's DNS decides what `popfetch init` connects to, and an
+// Limits of discovery: a domain's DNS decides what `popfetch init` connects to, and an
 // SRV answer of thousands of records must not turn into thousands of connections.
 const (
-	// initMaxSRVTargets is how many targets (distinct host and port) of one SRV name are probed, in
+	// MaxSRVTargets is how many targets (distinct host and port) of one SRV name are probed, in
 	// the order RFC 2782 says to try them; the others are dropped with a note. No provider publishes
 	// more than a couple.
-	initMaxSRVTargets = 4
-	// initMaxProbes is how many probes are in flight at once.
-	initMaxProbes = 8
+	MaxSRVTargets = 4
+	// MaxProbes is how many probes are in flight at once.
+	MaxProbes = 8
 )
 
-// capRecords keeps the first initMaxSRVTargets distinct targets of l.records (a target repeated,
+// capRecords keeps the first MaxSRVTargets distinct targets of l.records (a target repeated,
 // same host and port, counts once) and counts the records it dropped in l.dropped.
-func (l *initSRVLookup) capRecords() {
+func (l *srvLookup) capRecords() {
 	seen := map[string]bool{}
 	var kept []*net.SRV
 	for _, r := range l.records {
 		key := net.JoinHostPort(strings.ToLower(strings.TrimSuffix(r.Target, ".")), strconv.Itoa(int(r.Port)))
-		if seen[key] || len(kept) >= initMaxSRVTargets {
+		if seen[key] || len(kept) >= MaxSRVTargets {
 			l.dropped++
 			continue
 		}
@@ -36,7 +36,7 @@ func (l *initSRVLookup) capRecords() {
 }
 
 // droppedNote says what capRecords dropped.
-func (l *initSRVLookup) droppedNote() string {
+func (l *srvLookup) droppedNote() string {
 	return fmt.Sprintf("SRV %s: %d more record(s) ignored: popfetch probes at most %d targets per SRV name (the first in RFC 2782 order, repeats removed)",
-		l.name, l.dropped, initMaxSRVTargets)
+		l.name, l.dropped, MaxSRVTargets)
 }
