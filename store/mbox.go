@@ -484,30 +484,5 @@ func (m *Mbox) release() error {
 	return errors.Join(errs...)
 }
 
-// byteCounter counts the bytes written through it.
-type byteCounter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *byteCounter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// ctxBodyReader fails reads once ctx is done, so a cancelled run stops a long copy between reads.
-type ctxBodyReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxBodyReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 var _ Destination = (*Mbox)(nil)
 var _ Resolver = (*Mbox)(nil)
