@@ -92,7 +92,7 @@ const (
 )
 
 // MboxLockedError reports that another program holds the mbox's dotlock or fcntl lock beyond
-// MboxOptions.LockTimeout. The CLI exits 75 for it (temporary).
+// MboxOptions.LockTimeout. It matches ErrTemporary.
 type MboxLockedError struct {
 	Path string // the mbox
 	Lock string // "dotlock" or "fcntl"
@@ -105,8 +105,8 @@ func (e *MboxLockedError) Error() string {
 // Temporary reports true: the lock will be released.
 func (e *MboxLockedError) Temporary() bool { return true }
 
-// ExitCode is 75 (EX_TEMPFAIL).
-func (e *MboxLockedError) ExitCode() int { return exitTempFail }
+// Is makes every *MboxLockedError match ErrTemporary.
+func (e *MboxLockedError) Is(target error) bool { return target == ErrTemporary }
 
 // NewMbox opens (creating it with mode 0600, and its directory with mode 0700, if missing) and locks
 // the mbox file at path. It fails with *MboxLockedError when another writer keeps it locked for

@@ -18,9 +18,9 @@ import (
 const defaultRelayTimeout = 5 * time.Minute
 
 // RelayError reports a failed delivery over LMTP or SMTP: a reply from the server (Code > 0), or a
-// connection problem (Code 0). 4xx replies and connection problems are temporary (the CLI exits 75),
-// 5xx replies are permanent (74); a required STARTTLS that is not offered or whose certificate does
-// not verify exits 69, like the POP3 side's TLS failures (DESIGN §4).
+// connection problem (Code 0). 4xx replies and connection problems are temporary (ErrTemporary),
+// 5xx replies are permanent (ErrRefused); a required STARTTLS that is not offered or whose
+// certificate does not verify is ErrTLS, which the CLI treats like the POP3 side's TLS failures.
 type RelayError struct {
 	Proto     string // "LMTP" or "SMTP"
 	Addr      string // the server's address
@@ -48,22 +48,25 @@ func (e *RelayError) Unwrap() error { return e.Err }
 
 // Temporary reports whether trying again later may succeed: a 4xx reply or a connection problem.
 func (e *RelayError) Temporary() bool {
-	if e.Stage == "STARTTLS" && e.Code == 0 {
+	if e.TLSFailed() {
 		return false
 	}
 	return e.Code == 0 || (e.Code >= 400 && e.Code < 500)
 }
 
-// ExitCode is 69 (EX_UNAVAILABLE) for a failed STARTTLS, 75 (EX_TEMPFAIL) for a temporary failure,
-// 74 (delivery failed) otherwise.
-func (e *RelayError) ExitCode() int {
-	if e.Stage == "STARTTLS" && e.Code == 0 {
-		return 69
+// TLSFailed reports whether a required STARTTLS was not offered or its certificate did not verify.
+func (e *RelayError) TLSFailed() bool { return e.Stage == "STARTTLS" && e.Code == 0 }
+
+// Is makes a *RelayError match ErrTLS for a failed STARTTLS, ErrTemporary for a temporary failure,
+// ErrRefused otherwise.
+func (e *RelayError) Is(target error) bool {
+	switch {
+	case e.TLSFailed():
+		return target == ErrTLS
+	case e.Temporary():
+		return target == ErrTemporary
 	}
-	if e.Temporary() {
-		return exitTempFail
-	}
-	return exitIOErr
+	return target == ErrRefused
 }
 
 // relay is the session shared by LMTP and SMTP: one connection kept across messages, dialled on first
