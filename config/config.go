@@ -2,7 +2,7 @@
 // defaulted Account values; it also resolves each account's password source (system keyring,
 // password_command, password_env, inline, interactive prompt) when a session needs it, and for accounts
 // with oauth2: it logs in (OAuth2Login) and keeps the OAuth2 access token fresh (RFC 6749, 7636, 8252,
-// 8628; see oauth2.go and oauth2_token.go).
+// 8628; see oauth2.go, oauth2_token.go and oauth2_login.go).
 //
 // Loading is strict: an unknown or misspelt key, a value of the wrong type or out of range, a missing
 // required key, two password sources or two destinations are all errors, and every error of a file is

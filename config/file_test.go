@@ -51,8 +51,7 @@ func writeProfile(t *testing.T, mode os.FileMode) string {
 func wantUnsafe(t *testing.T, err error, path, fix string) {
 	t.Helper()
 	var ce *Error
-	var ec interface{ ExitCode() int }
-	if !errors.As(err, &ce) || !errors.As(err, &ec) || ec.ExitCode() != 78 ||
+	if !errors.As(err, &ce) || !errors.As(err, new(*fsutil.UnsafeError)) ||
 		!strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), fix) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("Load = %v; want one exit-78 line naming %s and %q", err, path, fix)
 	}
@@ -120,7 +119,7 @@ func TestOAuth2TokenFileModeChecked(t *testing.T) {
 	os.Chmod(file, 0o644)
 	_, err := a.Secret(t.Context(), &SecretOptions{Keyring: kr, Stderr: &bytes.Buffer{}})
 	var ue *fsutil.UnsafeError
-	if !errors.As(err, &ue) || ue.ExitCode() != 78 || !strings.Contains(err.Error(), "chmod go-rwx "+file) {
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "chmod go-rwx "+file) {
 		t.Errorf("0644 token file: %v; want exit 78 and chmod go-rwx", err)
 	}
 	os.Chmod(file, 0o600)

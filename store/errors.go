@@ -7,15 +7,28 @@ import (
 	"os"
 )
 
-// Exit codes of the errors below, after sysexits(3); DESIGN.md §4 is the table. They are repeated here
-// because store must not import the CLI; cmd/popfetch maps any error with an ExitCode method.
-const (
-	exitIOErr    = 74 // EX_IOERR: local I/O error, state unwritable or corrupt
-	exitTempFail = 75 // EX_TEMPFAIL: the account is locked by another run
+// What a store error means, matched with errors.Is. The errors of a destination, of the lock and of the
+// state match one of them; the CLI maps each to its exit code (cmd/popfetch/classify.go holds the one table).
+var (
+	// ErrLocalIO: a local failure of a destination or of the state (disk full, EIO, permissions, a
+	// corrupt state file): *IOError, *CorruptStateError.
+	ErrLocalIO = errors.New("store: local I/O error")
+	// ErrRefused: the destination refused the message for good: an MDA that failed other than with
+	// EX_TEMPFAIL, a 5xx reply of an LMTP/SMTP server.
+	ErrRefused = errors.New("store: delivery refused")
+	// ErrTemporary: trying again later may succeed: a lock held by another run or program, an MDA
+	// that exited with EX_TEMPFAIL, a 4xx reply or a connection problem of an LMTP/SMTP server.
+	ErrTemporary = errors.New("store: temporary failure")
+	// ErrTLS: a required STARTTLS of an LMTP/SMTP server was not offered or its certificate did not
+	// verify.
+	ErrTLS = errors.New("store: TLS failed")
+	// ErrAuth: a hosted mailbox (IMAP, the Gmail API) refused the destination's credentials, or the
+	// token lacks the scopes popfetch needs: the user must log in again.
+	ErrAuth = errors.New("store: destination refused the credentials")
 )
 
 // IOError is a local I/O failure of a destination or of the state: disk full (ENOSPC), EIO, a
-// permission problem, a file that cannot be renamed or synced. The CLI exits 74 for it (DESIGN §4).
+// permission problem, a file that cannot be renamed or synced. It matches ErrLocalIO.
 // Errors reading the message stream from the server are not IOErrors: they are returned as they are.
 type IOError struct {
 	Op   string // what popfetch was doing: "create", "write", "syncfs", "rename", "append", ...
@@ -45,8 +58,8 @@ func (e *IOError) Error() string {
 // Unwrap returns the underlying error, so errors.Is(err, syscall.ENOSPC) works.
 func (e *IOError) Unwrap() error { return e.Err }
 
-// ExitCode is 74 (EX_IOERR).
-func (e *IOError) ExitCode() int { return exitIOErr }
+// Is makes every *IOError match ErrLocalIO.
+func (e *IOError) Is(target error) bool { return target == ErrLocalIO }
 
 // ioErr wraps err as an *IOError unless it is nil or already one (or a context error, which means
 // "interrupted", not "the disk failed").
@@ -62,7 +75,7 @@ func ioErr(op, path string, err error) error {
 }
 
 // LockedError reports that another popfetch run holds the account's lock (DESIGN §2 step 1). It
-// matches ErrLocked with errors.Is, and the CLI exits 75 for it.
+// matches ErrLocked and ErrTemporary with errors.Is.
 type LockedError struct {
 	Path string // the lock file
 	PID  int    // the holder's process id as it wrote it into the lock file, 0 if unknown
@@ -80,18 +93,18 @@ func (e *LockedError) Error() string {
 	}
 }
 
-// Is makes every *LockedError match ErrLocked.
-func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+// Is makes every *LockedError match ErrLocked and ErrTemporary.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked || target == ErrTemporary }
 
-// ExitCode is 75 (EX_TEMPFAIL): try again later, or run with --wait.
-func (e *LockedError) ExitCode() int { return exitTempFail }
+// Temporary reports true: try again later, or run with --wait.
+func (e *LockedError) Temporary() bool { return true }
 
 // ErrLocked is matched (errors.Is) by the error Lock returns when the account is locked.
 var ErrLocked error = &LockedError{}
 
 // CorruptStateError reports a state file that popfetch cannot trust: garbage or a checksum mismatch
 // before the last record, a missing or unknown header. popfetch refuses to run rather than silently
-// fetch everything again (DESIGN §3). The CLI exits 74 for it.
+// fetch everything again (DESIGN §3). It matches ErrLocalIO, like other local state failures.
 type CorruptStateError struct {
 	Path   string
 	Line   int    // 1-based line number, 0 when not about one line
@@ -110,5 +123,5 @@ func (e *CorruptStateError) Error() string {
 		"`popfetch state import`", where, e.Reason)
 }
 
-// ExitCode is 74 (EX_IOERR), like other local state failures.
-func (e *CorruptStateError) ExitCode() int { return exitIOErr }
+// Is makes every *CorruptStateError match ErrLocalIO.
+func (e *CorruptStateError) Is(target error) bool { return target == ErrLocalIO }

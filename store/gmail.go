@@ -799,15 +799,15 @@ func (e *GmailError) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " (after %d tries)", e.Attempts)
 	}
-	switch e.ExitCode() {
-	case 77:
+	switch {
+	case e.Is(ErrAuth):
 		if e.scope() {
 			b.WriteString("; the token lacks a scope popfetch needs (gmail.insert to import, gmail.readonly to check after an interruption, gmail.labels to create labels)")
 		}
 		if e.Login != "" && (e.Status == http.StatusUnauthorized || e.scope()) {
 			b.WriteString("; log in again with: " + e.Login)
 		}
-	case 75:
+	case e.Is(ErrTemporary):
 		b.WriteString("; nothing was deleted on the POP server, try again later")
 	}
 	return b.String()
@@ -836,15 +836,16 @@ func (e *GmailError) scope() bool {
 		e.Reason == "insufficient_scope"
 }
 
-// ExitCode maps the error to popfetch's exit codes (see GmailError).
-func (e *GmailError) ExitCode() int {
+// Is says what the error means (see GmailError): ErrTemporary, ErrAuth (401, or a 403 that is not a
+// rate limit), or ErrRefused (anything else: a message Gmail will not take, a redirect).
+func (e *GmailError) Is(target error) bool {
 	switch {
 	case e.Temporary():
-		return exitTempFail
+		return target == ErrTemporary
 	case e.Status == http.StatusUnauthorized, e.Status == http.StatusForbidden:
-		return 77
+		return target == ErrAuth
 	}
-	return exitIOErr
+	return target == ErrRefused
 }
 
 func isTemporaryGmail(err error) bool {

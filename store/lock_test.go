@@ -21,7 +21,7 @@ func TestLock(t *testing.T) {
 		t.Fatalf("second Lock = %v, want ErrLocked", err)
 	}
 	var le *LockedError
-	if !errors.As(err, &le) || le.ExitCode() != 75 || le.PID != os.Getpid() ||
+	if !errors.As(err, &le) || !errors.Is(err, ErrTemporary) || le.PID != os.Getpid() ||
 		!strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
 		t.Errorf("error %q (%+v): want exit code 75 and the holder's pid", err, le)
 	}
@@ -65,9 +65,8 @@ func TestLock(t *testing.T) {
 	}
 }
 
-func TestErrLockedExitCode(t *testing.T) {
-	var ec interface{ ExitCode() int }
-	if !errors.As(ErrLocked, &ec) || ec.ExitCode() != 75 {
-		t.Error("ErrLocked has no exit code 75")
+func TestErrLockedIsTemporary(t *testing.T) {
+	if !errors.Is(ErrLocked, ErrTemporary) {
+		t.Error("ErrLocked is not temporary (exit 75)")
 	}
 }

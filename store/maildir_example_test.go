@@ -20,31 +20,21 @@ func Example_exactlyOnce() {
 	defer os.RemoveAll(dir)
 	stateDir := filepath.Join(dir, "state")
 
-	// 1. The account's lock, then the state and the destination.
-	lock, err := store.Lock(stateDir, "work", false) // held: *store.LockedError, exit 75
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer lock.Unlock()
-	st, err := store.OpenState(stateDir, "work")
-	if err != nil {
-		log.Fatal(err) // *store.CorruptStateError or *store.IOError: exit 74
-	}
-	defer st.Close()
-	md, err := store.NewMaildir(filepath.Join(dir, "Maildir"), store.MaildirOptions{ReceivedHeader: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer md.Close()
-
-	// 2. Settle what a crashed run left pending, before looking at the server's listing.
-	if _, _, err := st.Recover(md); err != nil {
-		log.Fatal(err)
-	}
-
-	// 3. For each batch of messages the state has not seen: Deliver each, Commit with the state's
-	// journal, mark the batch delivered, and only then DELE it on the server.
+	// 1. The account's lock, then the state and the destination; then settle what a crashed run
+	// left pending, before looking at the server's listing. OpenAccount does all four, in this order.
 	ctx := context.Background()
+	acc, err := store.OpenAccount(ctx, stateDir, "work", store.AccountOptions{
+		Destination: func() (store.Destination, error) {
+			return store.NewMaildir(filepath.Join(dir, "Maildir"), store.MaildirOptions{ReceivedHeader: true})
+		}})
+	if err != nil {
+		log.Fatal(err) // held: *store.LockedError (store.ErrTemporary); *store.CorruptStateError or *store.IOError (store.ErrLocalIO)
+	}
+	defer acc.Close()
+	st, md := acc.State, acc.Dest
+
+	// 2. For each batch of messages the state has not seen: Deliver each, Commit with the state's
+	// journal, mark the batch delivered, and only then DELE it on the server.
 	server := map[string]string{"uid-1": "Subject: one\r\n\r\nhello\r\n", "uid-2": "Subject: two\r\n\r\nworld\r\n"}
 	var batch []string
 	for _, uid := range []string{"uid-1", "uid-2"} {
@@ -66,7 +56,7 @@ func Example_exactlyOnce() {
 	}
 	// ... DELE the batch ...
 
-	// 4. After QUIT was answered +OK: forget the UIDLs that are gone from the server.
+	// 3. After QUIT was answered +OK: forget the UIDLs that are gone from the server.
 	if err := st.Retain([]string{"uid-1", "uid-2"}); err != nil {
 		log.Fatal(err)
 	}

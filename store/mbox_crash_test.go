@@ -5,6 +5,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -20,7 +21,7 @@ import (
 // process (this test binary in helper mode, TestMboxCrashChild) runs the real code in the engine's
 // order:
 //
-//	Lock -> OpenState -> NewMbox -> State.Recover(mbox)
+//	OpenAccount: Lock -> OpenState -> NewMbox -> State.Recover(mbox)
 //	for each batch: Mbox.Deliver x k -> Mbox.Commit(ctx, State.RecordPending) -> State.MarkDelivered
 //
 // announcing every point between two writes (spooled, journal written and synced, journaled, half
@@ -57,24 +58,20 @@ func TestMboxCrashChild(t *testing.T) {
 }
 
 func mboxCrashEngine(mboxPath, stateDir string, step func(string)) error {
-	lock, err := Lock(stateDir, crashAccount, false)
+	acc, err := OpenAccount(context.Background(), stateDir, crashAccount, AccountOptions{step: step,
+		Destination: func() (Destination, error) {
+			mb, err := NewMbox(mboxPath, MboxOptions{ReceivedHeader: true, LockTimeout: 10 * time.Second})
+			if err != nil {
+				return nil, err
+			}
+			mb.step, mb.stepHalf = step, true
+			return mb, nil
+		}})
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	st, err := OpenState(stateDir, crashAccount)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	mb, err := NewMbox(mboxPath, MboxOptions{ReceivedHeader: true, LockTimeout: 10 * time.Second})
-	if err != nil {
-		return err
-	}
-	defer mb.Close()
-	mb.step, mb.stepHalf, st.step = step, true, step
-
-	return crashSync(st, mb, step)
+	defer acc.Close()
+	return crashSync(acc.State, acc.Dest, step)
 }
 
 // mboxCrashChild runs one child, killed when it reports step killAt (0: never). It returns the

@@ -67,7 +67,8 @@ type MDA struct {
 	batch []Pending
 }
 
-// MDAError reports a failed delivery through an MDA.
+// MDAError reports a failed delivery through an MDA. It matches ErrTemporary when the MDA exited with
+// EX_TEMPFAIL, ErrRefused otherwise.
 type MDAError struct {
 	Command  string // argv[0] after substitution, or "SHELL -c" with Shell
 	Status   int    // exit status, -1 if it did not exit normally
@@ -87,7 +88,7 @@ func (e *MDAError) Error() string {
 		fmt.Fprintf(&b, "killed by signal %s", e.Signal)
 	case e.Status > 0:
 		fmt.Fprintf(&b, "exit status %d", e.Status)
-		if e.Status == exitTempFail {
+		if e.Status == mdaTempFail {
 			b.WriteString(" (temporary failure)")
 		}
 	case e.Err != nil:
@@ -105,15 +106,19 @@ func (e *MDAError) Error() string {
 func (e *MDAError) Unwrap() error { return e.Err }
 
 // Temporary reports whether the MDA exited with 75 (EX_TEMPFAIL).
-func (e *MDAError) Temporary() bool { return e.Status == exitTempFail }
+func (e *MDAError) Temporary() bool { return e.Status == mdaTempFail }
 
-// ExitCode is 75 for a temporary failure, 74 (EX_IOERR: delivery failed) otherwise.
-func (e *MDAError) ExitCode() int {
+// Is makes an *MDAError match ErrTemporary or ErrRefused, as Temporary says.
+func (e *MDAError) Is(target error) bool {
 	if e.Temporary() {
-		return exitTempFail
+		return target == ErrTemporary
 	}
-	return exitIOErr
+	return target == ErrRefused
 }
+
+// mdaTempFail is the exit status of an MDA that asks to be tried again later: EX_TEMPFAIL of
+// sysexits(3), as procmail, maildrop and dovecot-lda use it.
+const mdaTempFail = 75
 
 // NewMDA returns a destination running argv for every message.
 func NewMDA(argv []string, opts MDAOptions) (*MDA, error) {

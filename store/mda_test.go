@@ -113,8 +113,8 @@ func TestMDAFailures(t *testing.T) {
 	m := newTestMDA(t, []string{writeScript(t, "echo 'procmail: Error while writing to \"/var/mail/alice\"' >&2\nexit 1\n")}, MDAOptions{})
 	_, err := m.Deliver(ctx, dstEnv("u1"), body())
 	me := mdaErr(t, err)
-	if me.Status != 1 || me.Temporary() || me.ExitCode() != 74 || !strings.Contains(err.Error(), `Error while writing to "/var/mail/alice"`) {
-		t.Errorf("exit 1: %v (status %d, exit code %d)", err, me.Status, me.ExitCode())
+	if me.Status != 1 || me.Temporary() || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), `Error while writing to "/var/mail/alice"`) {
+		t.Errorf("exit 1: %v (status %d, refused %v)", err, me.Status, errors.Is(err, ErrRefused))
 	}
 	if err := m.Commit(ctx, func(ps []Pending) error { t.Errorf("journal for a failed delivery: %v", ps); return nil }); err != nil {
 		t.Fatal(err)
@@ -123,14 +123,14 @@ func TestMDAFailures(t *testing.T) {
 	// EX_TEMPFAIL.
 	m = newTestMDA(t, []string{writeScript(t, "cat >/dev/null; echo 'over quota' >&2; exit 75\n")}, MDAOptions{})
 	_, err = m.Deliver(ctx, dstEnv("u1"), body())
-	if me := mdaErr(t, err); !me.Temporary() || me.ExitCode() != 75 || !strings.Contains(err.Error(), "over quota") {
+	if me := mdaErr(t, err); !me.Temporary() || !errors.Is(err, ErrTemporary) || !strings.Contains(err.Error(), "over quota") {
 		t.Errorf("exit 75: %v", err)
 	}
 
 	// Killed by a signal.
 	m = newTestMDA(t, []string{writeScript(t, "kill -KILL $$\n")}, MDAOptions{})
 	_, err = m.Deliver(ctx, dstEnv("u1"), body())
-	if me := mdaErr(t, err); me.Signal != "SIGKILL" || me.ExitCode() != 74 || !strings.Contains(err.Error(), "killed by signal SIGKILL") {
+	if me := mdaErr(t, err); me.Signal != "SIGKILL" || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "killed by signal SIGKILL") {
 		t.Errorf("signal: %v (signal %q)", err, me.Signal)
 	}
 
@@ -145,7 +145,7 @@ func TestMDAFailures(t *testing.T) {
 	// A command that does not exist.
 	m = newTestMDA(t, []string{filepath.Join(t.TempDir(), "no-such-mda")}, MDAOptions{})
 	_, err = m.Deliver(ctx, dstEnv("u1"), body())
-	if me := mdaErr(t, err); me.ExitCode() != 74 {
+	if me := mdaErr(t, err); !errors.Is(me, ErrRefused) {
 		t.Errorf("missing command: %v", err)
 	}
 }
@@ -155,7 +155,7 @@ func TestMDATimeoutKillsProcessGroup(t *testing.T) {
 	m := newTestMDA(t, []string{writeScript(t, "cat >/dev/null\nsleep 100 &\nexec sleep 100\n")}, MDAOptions{Timeout: 300 * time.Millisecond})
 	start := time.Now()
 	_, err := m.Deliver(context.Background(), dstEnv("u1"), strings.NewReader("x\n"))
-	if me := mdaErr(t, err); !me.TimedOut || me.ExitCode() != 74 {
+	if me := mdaErr(t, err); !me.TimedOut || !errors.Is(err, ErrRefused) {
 		t.Errorf("timeout: %v", err)
 	}
 	if d := time.Since(start); d > 4*time.Second {

@@ -222,9 +222,9 @@ func TestRelayDelivery(t *testing.T) {
 				d := relayDest(t, lmtp, rs.Addr, tc.rcpt, false)
 				_, err := d.Deliver(ctx, dstEnv("u3"), strings.NewReader(msgDots))
 				re := relayErr(t, err)
-				wantExit := map[bool]int{true: 75, false: 74}[tc.temp]
-				if re.Code != tc.code || re.Stage != tc.stage || re.Temporary() != tc.temp || re.ExitCode() != wantExit {
-					t.Errorf("%s: %v (code %d, stage %s, exit %d)", tc.rcpt, err, re.Code, re.Stage, re.ExitCode())
+				wantKind := map[bool]error{true: ErrTemporary, false: ErrRefused}[tc.temp]
+				if re.Code != tc.code || re.Stage != tc.stage || re.Temporary() != tc.temp || !errors.Is(err, wantKind) {
+					t.Errorf("%s: %v (code %d, stage %s, want %v)", tc.rcpt, err, re.Code, re.Stage, wantKind)
 				}
 				// The session survives a refusal: the next message goes through on it.
 				if tc.rcpt == "full@example.org" {
@@ -272,7 +272,7 @@ func TestRelayConnectionRefused(t *testing.T) {
 	l.Close()
 	d := relayDest(t, false, addr, "alice@example.org", false)
 	_, err = d.Deliver(context.Background(), dstEnv("u1"), strings.NewReader("x\n"))
-	if re := relayErr(t, err); re.Code != 0 || !re.Temporary() || re.ExitCode() != 75 || re.Stage != "connect" {
+	if re := relayErr(t, err); re.Code != 0 || !re.Temporary() || !errors.Is(err, ErrTemporary) || re.Stage != "connect" {
 		t.Errorf("refused: %v", err)
 	}
 	if _, err := NewLMTP("unix:/x", "bad\r\nrcpt", LMTPOptions{}); err == nil {
@@ -309,7 +309,7 @@ func TestSMTPStartTLS(t *testing.T) {
 	}
 	defer d.Close()
 	_, err = d.Deliver(context.Background(), dstEnv("u3"), strings.NewReader("x\n"))
-	if re := relayErr(t, err); re.ExitCode() != 69 || re.Temporary() || len(rs.messages()) != 2 {
+	if re := relayErr(t, err); !errors.Is(err, ErrTLS) || re.Temporary() || len(rs.messages()) != 2 {
 		t.Fatalf("RequireTLS with an unknown certificate: %v", err)
 	}
 
@@ -321,7 +321,7 @@ func TestSMTPStartTLS(t *testing.T) {
 	}
 	defer d.Close()
 	_, err = d.Deliver(context.Background(), dstEnv("u1"), strings.NewReader("x\n"))
-	if re := relayErr(t, err); re.ExitCode() != 69 || len(plain.messages()) != 0 {
+	if relayErr(t, err); !errors.Is(err, ErrTLS) || len(plain.messages()) != 0 {
 		t.Fatalf("RequireTLS without STARTTLS: %v", err)
 	}
 	// Opportunistic StartTLS against the same server: plain delivery.

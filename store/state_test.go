@@ -283,7 +283,7 @@ func TestStateCorrupt(t *testing.T) {
 		}
 		msg := err.Error()
 		if ce.Line != c.line || !strings.Contains(msg, c.reason) || !strings.Contains(msg, fmt.Sprintf("%s:%d", path, c.line)) ||
-			!strings.Contains(msg, "move it aside") || ce.ExitCode() != 74 {
+			!strings.Contains(msg, "move it aside") || !errors.Is(err, ErrLocalIO) {
 			t.Errorf("%s: error %q (line %d), want line %d and %q with the path and a hint", c.name, msg, ce.Line, c.line, c.reason)
 		}
 		// The file is left as it was, for the user to inspect.

@@ -8,11 +8,34 @@ import (
 
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/fsutil"
+	"github.com/popfetch/popfetch/store"
 )
 
+// storeExitCode maps what an error of a destination, of the lock or of the state means (store's
+// kinds), and a file another user could change (*fsutil.UnsafeError), to its exit code. exitCode
+// asks it before classify, as these errors may wrap network errors that classify would see as
+// temporary.
+func storeExitCode(err error) (int, bool) {
+	var ue *fsutil.UnsafeError
+	switch {
+	case errors.Is(err, store.ErrTLS):
+		return exitUnavailable, true // a required STARTTLS to the LMTP/SMTP server failed
+	case errors.Is(err, store.ErrAuth):
+		return exitNoPerm, true // a hosted mailbox refused the destination's credentials
+	case errors.Is(err, store.ErrTemporary):
+		return exitTempFail, true // a lock held, an MDA's EX_TEMPFAIL, a 4xx reply, a relay unreachable
+	case errors.Is(err, store.ErrRefused), errors.Is(err, store.ErrLocalIO):
+		return exitIOErr, true // delivery failed: refused by the destination, or the disk or state failed
+	case errors.As(err, &ue):
+		return exitConfig, true // the setup must change
+	}
+	return 0, false
+}
+
 // classify maps errors of the popfetch packages (config, fetch, store) to exit codes (DESIGN §4).
-// Errors that know their code (store's, through ExitCode) are mapped before this; anything unknown
-// here is an internal error.
+// Errors of store (storeExitCode) are mapped before this; anything unknown here is an internal
+// error.
 func classify(err error) int {
 	if code, ok := oauth2ExitCode(err); ok {
 		return code

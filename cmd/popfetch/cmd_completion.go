@@ -48,13 +48,13 @@ _popfetch() {
 compdef _popfetch popfetch
 `
 
-func completionCommand(stdin io.Reader) *cli.Command {
+func completionCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:      "completion",
 		Usage:     "print a shell completion script: bash, zsh or fish",
 		ArgsUsage: "bash|zsh|fish",
 		Action: func(c *cli.Context) error {
-			g := globalsFrom(c, stdin)
+			g := globalsFrom(c, env)
 			switch c.Args().First() {
 			case "bash":
 				_, err := io.WriteString(g.stdout, bashCompletion)
@@ -75,7 +75,7 @@ func completionCommand(stdin io.Reader) *cli.Command {
 	}
 }
 
-func manCommand(stdin io.Reader) *cli.Command {
+func manCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "man",
 		Usage: "print popfetch's manual page (roff): popfetch man | man -l -",
@@ -86,7 +86,7 @@ func manCommand(stdin io.Reader) *cli.Command {
 			}
 			// The exit status table is part of the manual, as it is of --help.
 			s += "\n.SH EXIT STATUS\n.nf\n" + strings.TrimPrefix(exitStatusHelp(), "EXIT STATUS:\n") + ".fi\n"
-			_, err = io.WriteString(globalsFrom(c, stdin).stdout, s)
+			_, err = io.WriteString(globalsFrom(c, env).stdout, s)
 			return err
 		},
 	}

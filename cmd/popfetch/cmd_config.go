@@ -14,7 +14,7 @@ import (
 	"github.com/popfetch/popfetch/config"
 )
 
-func configCommand(stdin io.Reader) *cli.Command {
+func configCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "config",
 		Usage: "check the configuration file or show where it is",
@@ -28,7 +28,7 @@ func configCommand(stdin io.Reader) *cli.Command {
 					if c.NArg() > 0 {
 						return withCode(exitUsage, fmt.Errorf("config check takes no arguments"))
 					}
-					return runConfigCheck(c.Context, configCheckOptions{globalOptions: globalsFrom(c, stdin)})
+					return runConfigCheck(c.Context, configCheckOptions{globalOptions: globalsFrom(c, env)})
 				},
 			},
 			{
@@ -38,7 +38,7 @@ func configCommand(stdin io.Reader) *cli.Command {
 					if c.NArg() > 0 {
 						return withCode(exitUsage, fmt.Errorf("config path takes no arguments"))
 					}
-					return runConfigPath(c.Context, globalsFrom(c, stdin))
+					return runConfigPath(c.Context, globalsFrom(c, env))
 				},
 			},
 		},

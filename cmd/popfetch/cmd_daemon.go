@@ -40,7 +40,7 @@ type daemonOptions struct {
 	syslog bool
 }
 
-func daemonCommand(stdin io.Reader) *cli.Command {
+func daemonCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "daemon",
 		Usage: "keep running: poll each account on its own interval, and log what happens",
@@ -62,7 +62,7 @@ func daemonCommand(stdin io.Reader) *cli.Command {
 			if c.NArg() > 0 {
 				return withCode(exitUsage, fmt.Errorf("daemon takes no arguments: it polls every account of the configuration"))
 			}
-			return runDaemon(c.Context, daemonOptions{globalOptions: globalsFrom(c, stdin), jobs: c.Int("jobs"),
+			return runDaemon(c.Context, daemonOptions{globalOptions: globalsFrom(c, env), jobs: c.Int("jobs"),
 				syslog: c.Bool("syslog")})
 		},
 	}
@@ -259,7 +259,7 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 // releases when the sync ends (the daemon holds no account lock between polls).
 func (d *daemon) poll(ctx context.Context, cfg *config.Config, a *config.Account) {
 	start := time.Now()
-	res, err := syncAccount(ctx, syncOptions{globalOptions: d.g}, cfg, a, d.rep)
+	res, err := syncAccount(ctx, d.g.abort, d.g, cfg, a, accountRun{}, d.rep)
 	res.Account = a.Name
 	d.polls <- polled{name: a.Name, res: res, err: err, took: time.Since(start)}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -25,7 +24,7 @@ type demoOptions struct {
 	dir string
 }
 
-func demoCommand(stdin io.Reader) *cli.Command {
+func demoCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
 		Usage: "try popfetch: sync sample messages from a built-in POP3 server into ./popfetch-demo/Maildir",
@@ -36,7 +35,7 @@ func demoCommand(stdin io.Reader) *cli.Command {
 			&cli.StringFlag{Name: "dir", Value: "popfetch-demo", Usage: "where to put the demo's files"},
 		},
 		Action: func(c *cli.Context) error {
-			return runDemo(c.Context, demoOptions{globalOptions: globalsFrom(c, stdin), dir: c.String("dir")})
+			return runDemo(c.Context, demoOptions{globalOptions: globalsFrom(c, env), dir: c.String("dir")})
 		},
 	}
 }

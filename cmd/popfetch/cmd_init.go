@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -43,7 +42,7 @@ type initOptions struct {
 // initDefaultProbeTimeout bounds each DNS lookup and each probe; they run concurrently.
 const initDefaultProbeTimeout = 5 * time.Second
 
-func initCommand(stdin io.Reader) *cli.Command {
+func initCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "init",
 		Usage: "find an account's POP3 server (DNS SRV, usual names) and add a profile for it to the configuration file",
@@ -77,7 +76,7 @@ func initCommand(stdin io.Reader) *cli.Command {
 				return withCode(exitUsage, fmt.Errorf("init takes no arguments (did you mean --email %s?)", c.Args().First()))
 			}
 			return runInit(c.Context, initOptions{
-				globalOptions: globalsFrom(c, stdin),
+				globalOptions: globalsFrom(c, env),
 				email:         c.String("email"), host: c.String("host"), port: c.Int("port"), tls: c.String("tls"),
 				user: c.String("user"), name: c.String("account"), maildir: c.String("maildir"),
 				passwordCommand: c.String("password-command"), passwordEnv: c.String("password-env"),

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +41,7 @@ func oneAccount(g *globalOptions, name string) (*config.Config, *config.Account,
 	return cfg, accts[0], nil
 }
 
-func listCommand(stdin io.Reader) *cli.Command {
+func listCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:      "list",
 		Usage:     "list the messages on the server: number, UIDL, size, and whether popfetch already has it",
@@ -51,7 +50,7 @@ func listCommand(stdin io.Reader) *cli.Command {
 			if c.NArg() != 1 {
 				return withCode(exitUsage, fmt.Errorf("list takes one ACCOUNT"))
 			}
-			return runList(c.Context, inspectOptions{globalOptions: globalsFrom(c, stdin), account: c.Args().First()})
+			return runList(c.Context, inspectOptions{globalOptions: globalsFrom(c, env), account: c.Args().First()})
 		},
 	}
 }
@@ -122,7 +121,7 @@ func runList(ctx context.Context, o inspectOptions) (err error) {
 	return nil
 }
 
-func catCommand(stdin io.Reader) *cli.Command {
+func catCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:      "cat",
 		Usage:     "write one message's raw bytes to stdout, by number or UIDL; nothing is deleted",
@@ -131,7 +130,7 @@ func catCommand(stdin io.Reader) *cli.Command {
 			if c.NArg() != 2 {
 				return withCode(exitUsage, fmt.Errorf("cat takes ACCOUNT and MSG (a message number or UIDL)"))
 			}
-			return runCat(c.Context, inspectOptions{globalOptions: globalsFrom(c, stdin), account: c.Args().Get(0),
+			return runCat(c.Context, inspectOptions{globalOptions: globalsFrom(c, env), account: c.Args().Get(0),
 				message: c.Args().Get(1)})
 		},
 	}
@@ -180,7 +179,7 @@ func runCat(ctx context.Context, o inspectOptions) (err error) {
 	return c.Quit(ctx)
 }
 
-func serverinfoCommand(stdin io.Reader) *cli.Command {
+func serverinfoCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:      "serverinfo",
 		Usage:     "show the server's greeting, capabilities and TLS certificate (with the fingerprint for tls_fingerprint)",
@@ -189,7 +188,7 @@ func serverinfoCommand(stdin io.Reader) *cli.Command {
 			if c.NArg() != 1 {
 				return withCode(exitUsage, fmt.Errorf("serverinfo takes one ACCOUNT"))
 			}
-			return runServerinfo(c.Context, inspectOptions{globalOptions: globalsFrom(c, stdin), account: c.Args().First()})
+			return runServerinfo(c.Context, inspectOptions{globalOptions: globalsFrom(c, env), account: c.Args().First()})
 		},
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -11,7 +10,7 @@ import (
 	"github.com/popfetch/popfetch/config"
 )
 
-func oauth2Command(stdin io.Reader) *cli.Command {
+func oauth2Command(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "oauth2",
 		Usage: "authorize popfetch at an account's OAuth2 provider (Gmail, Microsoft 365)",
@@ -31,7 +30,7 @@ func oauth2Command(stdin io.Reader) *cli.Command {
 				if c.NArg() != 1 {
 					return withCode(exitUsage, fmt.Errorf("usage: popfetch oauth2 login [--device] [--deliver] ACCOUNT (one account name)"))
 				}
-				return runOAuth2Login(c.Context, oauth2Options{globalOptions: globalsFrom(c, stdin), account: c.Args().First(),
+				return runOAuth2Login(c.Context, oauth2Options{globalOptions: globalsFrom(c, env), account: c.Args().First(),
 					device: c.Bool("device"), timeout: c.Duration("timeout"), deliver: c.Bool("deliver")})
 			},
 		}},

@@ -16,13 +16,13 @@ import (
 	"github.com/popfetch/popfetch/config"
 )
 
-func passwordCommand(stdin io.Reader) *cli.Command {
+func passwordCommand(env *appEnv) *cli.Command {
 	action := func(run func(context.Context, passwordOptions) error) cli.ActionFunc {
 		return func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return withCode(exitUsage, fmt.Errorf("usage: popfetch password %s ACCOUNT (one account name)", c.Command.Name))
 			}
-			return run(c.Context, passwordOptions{globalOptions: globalsFrom(c, stdin), account: c.Args().First()})
+			return run(c.Context, passwordOptions{globalOptions: globalsFrom(c, env), account: c.Args().First()})
 		}
 	}
 	return &cli.Command{

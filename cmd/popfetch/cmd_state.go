@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -18,7 +17,7 @@ type stateImportOptions struct {
 	force               bool // import a file that names another account
 }
 
-func stateCommand(stdin io.Reader) *cli.Command {
+func stateCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:  "state",
 		Usage: "manage what popfetch remembers about each account",
@@ -39,7 +38,7 @@ func stateCommand(stdin io.Reader) *cli.Command {
 				if c.NArg() != 2 {
 					return withCode(exitUsage, fmt.Errorf("state import takes FILE and ACCOUNT"))
 				}
-				return runStateImport(c.Context, stateImportOptions{globalOptions: globalsFrom(c, stdin),
+				return runStateImport(c.Context, stateImportOptions{globalOptions: globalsFrom(c, env),
 					from: c.String("from"), file: c.Args().Get(0), account: c.Args().Get(1), force: c.Bool("force")})
 			},
 		}},
@@ -72,16 +71,12 @@ func runStateImport(ctx context.Context, o stateImportOptions) error {
 		}
 		return err
 	}
-	lock, err := store.Lock(cfg.StateDir, a.Name, false)
+	acc, err := store.OpenAccount(ctx, cfg.StateDir, a.Name, store.AccountOptions{})
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	st, err := store.OpenState(cfg.StateDir, a.Name)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer acc.Close()
+	st := acc.State
 	n, err := st.Import(ids, time.Now())
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -19,27 +20,24 @@ import (
 // syncOptions are the flags of `popfetch sync` (and, in part, `popfetch check`).
 type syncOptions struct {
 	*globalOptions
-	accounts []string
-	jobs     int
-	keep     *bool // --keep / --no-keep: override the profile for this run
-	all      bool
-	dryRun   bool
-	toStdout bool
-	wait     bool
-	check    bool // `popfetch check`: count new messages only
-
-	// deleteImported: delete messages whose UIDL was imported from another fetcher's list, as the
-	// profile key delete_imported does.
-	deleteImported bool
+	accountRun // how each account is synced
+	accounts   []string
+	jobs       int
+	check      bool // `popfetch check`: count new messages only
 }
 
-var accountFlags = []cli.Flag{
-	&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, EnvVars: []string{"POPFETCH_JOBS"},
-		Usage: "sync up to `N` accounts at once"},
-	&cli.BoolFlag{Name: "wait", Usage: "wait for a run holding an account's lock instead of exiting 75"},
+// accountFlags are the flags of sync and check that say how accounts are run. A new set each call:
+// urfave/cli writes into a flag what it parsed (an environment variable's value becomes the flag's
+// default), so a set shared by commands or by two runs in one process would leak between them.
+func accountFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, EnvVars: []string{"POPFETCH_JOBS"},
+			Usage: "sync up to `N` accounts at once"},
+		&cli.BoolFlag{Name: "wait", Usage: "wait for a run holding an account's lock instead of exiting 75"},
+	}
 }
 
-func syncCommand(stdin io.Reader) *cli.Command {
+func syncCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:      "sync",
 		Usage:     "fetch new mail from all accounts, or the ones named",
@@ -53,11 +51,11 @@ func syncCommand(stdin io.Reader) *cli.Command {
 			&cli.BoolFlag{Name: "delete-imported", Usage: "delete, as if popfetch had delivered them, messages known only from a state import (profile key delete_imported)"},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "plan and print what would be done; change nothing"},
 			&cli.BoolFlag{Name: "stdout", Usage: "write messages to stdout as an mboxrd stream instead of the profile's destination"},
-		}, accountFlags...),
+		}, accountFlags()...),
 		Action: func(c *cli.Context) error {
-			o := syncOptions{globalOptions: globalsFrom(c, stdin), accounts: c.Args().Slice(), jobs: c.Int("jobs"),
-				all: c.Bool("all"), dryRun: c.Bool("dry-run"), toStdout: c.Bool("stdout"), wait: c.Bool("wait"),
-				deleteImported: c.Bool("delete-imported")}
+			o := syncOptions{globalOptions: globalsFrom(c, env), accounts: c.Args().Slice(), jobs: c.Int("jobs"),
+				accountRun: accountRun{all: c.Bool("all"), dryRun: c.Bool("dry-run"), toStdout: c.Bool("stdout"),
+					wait: c.Bool("wait"), deleteImported: c.Bool("delete-imported")}}
 			if c.Bool("keep") && c.Bool("no-keep") {
 				return withCode(exitUsage, fmt.Errorf("--keep and --no-keep exclude each other"))
 			}
@@ -73,15 +71,15 @@ func syncCommand(stdin io.Reader) *cli.Command {
 	}
 }
 
-func checkCommand(stdin io.Reader) *cli.Command {
+func checkCommand(env *appEnv) *cli.Command {
 	return &cli.Command{
 		Name:      "check",
 		Usage:     "count new messages without retrieving them: exit 0 if there are any, 1 if none",
 		ArgsUsage: "[ACCOUNT...]",
-		Flags:     accountFlags,
+		Flags:     accountFlags(),
 		Action: func(c *cli.Context) error {
-			return runSync(c.Context, syncOptions{globalOptions: globalsFrom(c, stdin), accounts: c.Args().Slice(),
-				jobs: c.Int("jobs"), wait: c.Bool("wait"), dryRun: true, check: true})
+			return runSync(c.Context, syncOptions{globalOptions: globalsFrom(c, env), accounts: c.Args().Slice(),
+				jobs: c.Int("jobs"), accountRun: accountRun{wait: c.Bool("wait"), dryRun: true}, check: true})
 		},
 	}
 }
@@ -136,7 +134,7 @@ func runSync(ctx context.Context, o syncOptions) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			start := time.Now()
-			res, err := syncAccount(ctx, o, cfg, a, rep)
+			res, err := syncAccount(ctx, o.abort, o.globalOptions, cfg, a, o.accountRun, rep)
 			res.Account = a.Name
 			code := exitCode(err)
 			if err != nil && ctx.Err() != nil {
@@ -171,87 +169,65 @@ func runSync(ctx context.Context, o syncOptions) error {
 	return exitStatus(code)
 }
 
-// syncAccount runs one account: lock, state, destination, recovery, then the engine.
-func syncAccount(ctx context.Context, o syncOptions, cfg *config.Config, a *config.Account, rep *reporter) (fetch.Result, error) {
+// accountRun says how one account is synced beyond its profile: the command line's overrides and the
+// run's mode. The zero value syncs as the profile says (a daemon's poll).
+type accountRun struct {
+	keep           *bool // --keep / --no-keep: override the profile for this run
+	all            bool  // --all: fetch_all
+	deleteImported bool  // --delete-imported: delete_imported
+	dryRun         bool  // plan only: no destination, nothing settled, nothing changed
+	toStdout       bool  // --stdout instead of the profile's destination
+	wait           bool  // --wait for a run holding the account's lock
+}
+
+// syncAccount runs one account: store.OpenAccount (lock, state, destination, recovery), then the
+// engine. ctx asks the engine to stop after the batch it is on; abort (a second signal) abandons the
+// connection at once.
+func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Config, a *config.Account, r accountRun, rep *reporter) (fetch.Result, error) {
 	if ctx.Err() != nil {
 		return fetch.Result{}, fetch.ErrInterrupted
 	}
-	acct := fetchAccount(o.globalOptions, a)
-	if o.keep != nil {
-		acct.Policy.Keep = *o.keep
+	acct := fetchAccount(g, a)
+	if r.keep != nil {
+		acct.Policy.Keep = *r.keep
 	}
-	if o.all {
+	if r.all {
 		acct.Policy.FetchAll = true
 	}
-	if o.deleteImported {
+	if r.deleteImported {
 		acct.Policy.DeleteImported = true
 	}
-	lock, err := lockAccount(ctx, cfg.StateDir, a.Name, o.wait)
+	opts := store.AccountOptions{Wait: r.wait}
+	if !r.dryRun {
+		// Settle what a crash left pending (DESIGN §2) before anything else.
+		opts.Destination = func() (store.Destination, error) {
+			if r.toStdout {
+				return store.NewStdout(g.stdout, store.StdoutOptions{}), nil
+			}
+			return openDestination(a)
+		}
+	}
+	acc, err := store.OpenAccount(ctx, cfg.StateDir, a.Name, opts)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			err = fetch.ErrInterrupted // a signal while waiting for the lock
+		}
 		return fetch.Result{}, err
 	}
-	defer lock.Unlock()
-	st, err := store.OpenState(cfg.StateDir, a.Name)
-	if err != nil {
-		return fetch.Result{}, err
-	}
-	defer st.Close()
+	defer acc.Close()
 
 	var dest fetch.Destination
-	if !o.dryRun {
-		var d store.Destination
-		if o.toStdout {
-			d = store.NewStdout(o.stdout, store.StdoutOptions{})
-		} else if d, err = openDestination(a); err != nil {
-			return fetch.Result{}, err
-		}
-		defer d.Close()
-		// Settle what a crash left pending (DESIGN §2) before anything else.
-		var resolver store.Resolver
-		if r, ok := d.(store.Resolver); ok {
-			resolver = r
-		}
-		delivered, discarded, err := st.Recover(resolver)
-		if err != nil {
-			return fetch.Result{}, err
-		}
-		if o.verbose && len(delivered)+len(discarded) > 0 {
+	if acc.Dest != nil {
+		if g.verbose && len(acc.Delivered)+len(acc.Discarded) > 0 {
 			rep.printf("%s: recovered from an interrupted run: %d message(s) were delivered, %d will be fetched again",
-				a.Name, len(delivered), len(discarded))
+				a.Name, len(acc.Delivered), len(acc.Discarded))
 		}
-		dest = destination{d: d, acct: a}
+		dest = destination{d: acc.Dest, acct: a}
 	}
 	prog := rep.account(a.Name)
-	res, err := fetch.Sync(o.abort, acct, dest, state{st}, fetch.Options{DryRun: o.dryRun, Progress: prog, Stop: ctx.Done()})
+	res, err := fetch.Sync(abort, acct, dest, state{acc.State}, fetch.Options{DryRun: r.dryRun, Progress: prog, Stop: ctx.Done()})
 	prog.finish(err == nil)
 	return res, err
-}
-
-// lockAccount takes the account's lock; with wait it blocks until the lock is free or ctx is done.
-func lockAccount(ctx context.Context, dir, account string, wait bool) (*store.Lockfile, error) {
-	if !wait {
-		return store.Lock(dir, account, false)
-	}
-	type result struct {
-		l   *store.Lockfile
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		l, err := store.Lock(dir, account, true)
-		ch <- result{l, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.l, r.err
-	case <-ctx.Done():
-		go func() { // release the lock if it is granted after all
-			if r := <-ch; r.l != nil {
-				r.l.Unlock()
-			}
-		}()
-		return nil, fetch.ErrInterrupted
-	}
 }
 
 func reportCheck(rep *reporter, res fetch.Result, err error, took time.Duration, code int) {

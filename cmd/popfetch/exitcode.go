@@ -81,9 +81,6 @@ func exitStatus(code int) error {
 	return &codedError{code: code, err: errReported}
 }
 
-// exitCoder is implemented by errors of other packages that know their exit code.
-type exitCoder interface{ ExitCode() int }
-
 // exitCode maps an error returned by a command to the process exit status.
 func exitCode(err error) int {
 	if err == nil {
@@ -96,9 +93,8 @@ func exitCode(err error) int {
 	if errors.As(err, &ce) {
 		return ce.code
 	}
-	var ec exitCoder
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
+	if code, ok := storeExitCode(err); ok {
+		return code
 	}
 	if errors.Is(err, context.Canceled) {
 		return exitInterrupted

@@ -44,19 +44,26 @@ type globalOptions struct {
 	interrupt context.Context
 }
 
-func globalsFrom(c *cli.Context, stdin io.Reader) *globalOptions {
+// appEnv is what run gives every command besides its cli.Context.
+type appEnv struct {
+	abort  context.Context // cancelled by a second SIGINT/SIGTERM (the command's context by the first)
+	stderr io.Writer       // the process's stderr as run got it (newApp wraps it): is it a terminal?
+}
+
+// globalsFrom collects the global flags, and the streams of c.App (stdin is its Reader).
+func globalsFrom(c *cli.Context, env *appEnv) *globalOptions {
 	return &globalOptions{
 		configPath: globalString(c, "config"),
 		verbose:    globalBool(c, "verbose"),
 		quiet:      globalBool(c, "quiet"),
 		json:       globalBool(c, "json"),
 		trace:      globalBool(c, "trace"),
-		stdin:      stdin,
+		stdin:      c.App.Reader,
 		stdout:     c.App.Writer,
 		stderr:     c.App.ErrWriter,
-		stderrTTY:  isTerminal(c.App.Metadata["stderr"]),
-		stderrTerm: terminalFile(c.App.Metadata["stderr"]),
-		abort:      metaContext(c.App.Metadata["abort"]),
+		stderrTTY:  isTerminal(env.stderr),
+		stderrTerm: terminalFile(env.stderr),
+		abort:      env.abort,
 		interrupt:  c.Context,
 	}
 }
@@ -114,13 +121,6 @@ func globalString(c *cli.Context, name string) string {
 	return c.String(name)
 }
 
-func metaContext(v any) context.Context {
-	if ctx, ok := v.(context.Context); ok {
-		return ctx
-	}
-	return context.Background()
-}
-
 // isTerminal reports whether w is a terminal.
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
@@ -172,8 +172,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	app := newApp(stdin, stdout, stderr)
-	app.Metadata = map[string]any{"abort": abort, "stderr": stderr}
+	app := newApp(&appEnv{abort: abort, stderr: stderr}, stdin, stdout, stderr)
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitOK
@@ -186,7 +185,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return code
 }
 
-func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+func newApp(env *appEnv, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	// Accounts synced in parallel share stderr: lockedWriter keeps their lines whole. Everything written
 	// there is for people, and much of it quotes servers, messages and MDAs: termsafe escapes what a
 	// terminal would obey (line feeds stay), whichever command wrote it. (The progress bars draw on
@@ -205,7 +204,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		UseShortOptionHandling: true,
 		Flags: append(globalFlags(true),
 			&cli.BoolFlag{Name: "version", Usage: "print the version and exit (like popfetch version)"}),
-		Commands: commands(stdin),
+		Commands: commands(env),
 		Action:   rootAction,
 	}
 	app.CustomAppHelpTemplate = cli.AppHelpTemplate + "\n" + environmentHelp + "\n" + exitStatusHelp()
@@ -332,10 +331,10 @@ func editDistance(a, b string) int {
 }
 
 // commands lists every command, one file each (cmd_*.go).
-func commands(stdin io.Reader) []*cli.Command {
-	return []*cli.Command{syncCommand(stdin), checkCommand(stdin), listCommand(stdin), catCommand(stdin),
-		serverinfoCommand(stdin), demoCommand(stdin), initCommand(stdin), configCommand(stdin), passwordCommand(stdin),
-		stateCommand(stdin), completionCommand(stdin), manCommand(stdin), daemonCommand(stdin), oauth2Command(stdin),
+func commands(env *appEnv) []*cli.Command {
+	return []*cli.Command{syncCommand(env), checkCommand(env), listCommand(env), catCommand(env),
+		serverinfoCommand(env), demoCommand(env), initCommand(env), configCommand(env), passwordCommand(env),
+		stateCommand(env), completionCommand(env), manCommand(env), daemonCommand(env), oauth2Command(env),
 		versionCommand()}
 }
 

@@ -12,11 +12,8 @@ import (
 	"fmt"
 )
 
-// ExitConfig is the exit code of an *UnsafeError: 78 (EX_CONFIG), the setup must change.
-const ExitConfig = 78
-
 // UnsafeError reports a path that another user could change. Its message names the path, what is
-// wrong and the fix; the CLI exits 78 for it.
+// wrong and the fix; the setup must change (the CLI exits 78 for it).
 type UnsafeError struct {
 	Path    string // the file or directory concerned
 	What    string // "state directory", "configuration file", ...
@@ -30,6 +27,3 @@ func (e *UnsafeError) Error() string {
 }
 
 const whyChange = "another user could change it, so popfetch refuses it (like ssh)"
-
-// ExitCode is 78 (EX_CONFIG).
-func (e *UnsafeError) ExitCode() int { return ExitConfig }
