@@ -122,7 +122,7 @@ func TestExample(t *testing.T) {
 		Interval:    10 * time.Minute,
 		Deliver:     Destination{Kind: DeliverMaildir, Path: "/home/alice/Maildir"},
 		TraceHeader: true, configPath: "testdata/example.yaml", stateDir: "/home/alice/.local/state/popfetch",
-		secretEnv: []string{"HOME_PASSWORD"}, // SecretEnv: home's password_env
+		secretEnv: []string{"HOME_PASSWORD", "ISP_PASSWORD"}, // SecretEnv: every password_env of the file
 	}
 	if !reflect.DeepEqual(*work, want) {
 		t.Errorf("work:\n got %+v\nwant %+v", *work, want)

@@ -584,8 +584,12 @@ func TestJobsOverlap(t *testing.T) {
 			}
 			r := p.run("sync", "--jobs", strconv.Itoa(jobs))
 			expectCode(t, r, 0)
-			if got := b.maxOpen(); got != jobs {
-				t.Errorf("at most %d sessions were open at once, want exactly %d", got, jobs)
+			// A session that deleted nothing sends QUIT and closes without waiting for the reply, and
+			// the next one may be accepted before the proxy's goroutine has read that QUIT: the
+			// barrier can see one session too many, never two. (The barrier itself proves at least
+			// jobs sessions at once: it holds them until that many are open.)
+			if got := b.maxOpen(); got < jobs || got > jobs+1 {
+				t.Errorf("at most %d sessions were open at once, want %d (or %d, see above)", got, jobs, jobs+1)
 			}
 			if n := s.Sessions(); n != 20 {
 				t.Errorf("%d sessions, want 20", n)
