@@ -60,6 +60,12 @@ type User struct{ Name, Password string }
 type Options struct {
 	Users []User // default: one user "alice" with password "secret"
 	LMTP  bool   // also start LMTP on a unix socket (Server.LMTPSocket)
+	// IMAP also starts IMAP (RFC 9051) on 127.0.0.1: implicit TLS (Server.IMAPSAddr) and plain with
+	// STARTTLS (Server.IMAPAddr), on the same users and mailboxes.
+	IMAP bool
+	// Quota, when not "", enables Dovecot's quota plugin for every user with this storage limit
+	// (a quota_rule value such as "64K"); an APPEND beyond it is refused "NO [OVERQUOTA]".
+	Quota string
 }
 
 // Server is a running Dovecot.
@@ -67,6 +73,8 @@ type Server struct {
 	POP3SAddr  string // implicit TLS on 127.0.0.1:<port>
 	POP3Addr   string // plain POP3 on 127.0.0.1:<port> that offers STLS
 	LMTPSocket string // unix socket path when Options.LMTP
+	IMAPSAddr  string // with Options.IMAP: IMAP with implicit TLS on 127.0.0.1:<port>
+	IMAPAddr   string // with Options.IMAP: plain IMAP on 127.0.0.1:<port> that offers STARTTLS
 
 	CAPEM       []byte         // the CA that signed the server certificate, PEM
 	CAPool      *x509.CertPool // the same CA as a pool
@@ -254,6 +262,8 @@ func startIn(dir string, opts *Options, logf func(format string, args ...any)) (
 		passwdPath: passwdPath,
 		mechs:      s.Mechanisms,
 		lmtpSocket: s.LMTPSocket,
+		imap:       opts.IMAP,
+		quota:      opts.Quota,
 		ids:        ids,
 	}
 	if err := os.Mkdir(cfg.stateDir, 0o755); err != nil {
@@ -264,11 +274,16 @@ func startIn(dir string, opts *Options, logf func(format string, args ...any)) (
 	// The ports are chosen here and then handed to Dovecot, so another process can take one in
 	// between; retry a few times when that happens.
 	for attempt := 1; ; attempt++ {
-		ports, err := freePorts(2)
+		ports, err := freePorts(4)
 		if err != nil {
 			return nil, fmt.Errorf("dovecot: %v", err)
 		}
 		cfg.pop3Port, cfg.pop3sPort = ports[0], ports[1]
+		if opts.IMAP {
+			cfg.imapPort, cfg.imapsPort = ports[2], ports[3]
+			s.IMAPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.imapPort))
+			s.IMAPSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.imapsPort))
+		}
 		if err := os.WriteFile(confPath, []byte(cfg.render()), 0o644); err != nil {
 			return nil, fmt.Errorf("dovecot: %v", err)
 		}
@@ -335,7 +350,10 @@ func (s *Server) start(bin, confPath string) error {
 			}
 		}
 	}
-	for _, addr := range []string{s.POP3Addr, s.POP3SAddr} {
+	for _, addr := range []string{s.POP3Addr, s.POP3SAddr, s.IMAPAddr, s.IMAPSAddr} {
+		if addr == "" {
+			continue
+		}
 		if err := waitFor("tcp", addr); err != nil {
 			return err
 		}

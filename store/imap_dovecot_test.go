@@ -1,0 +1,332 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/popfetch/popfetch/fetch/pop3/pop3test/dovecot"
+	"github.com/popfetch/popfetch/store"
+)
+
+// imapServer starts a private Dovecot with IMAP; the destination user is bob.
+func imapServer(t *testing.T, quota string) *dovecot.Server {
+	t.Helper()
+	return dovecot.Start(t, &dovecot.Options{IMAP: true, Quota: quota,
+		Users: []dovecot.User{{Name: "alice", Password: "secret"}, {Name: "bob", Password: "hunter2"}}})
+}
+
+func imapOptions(t *testing.T, srv *dovecot.Server) store.IMAPOptions {
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, srv.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return store.IMAPOptions{Addr: srv.IMAPSAddr, TLS: store.IMAPImplicitTLS, CAFile: caFile, User: "bob",
+		Secret:  func(context.Context) (string, error) { return "hunter2", nil },
+		Account: "work", SpoolDir: t.TempDir(), Timeout: 20 * time.Second}
+}
+
+// deliverBatch delivers msgs through d and commits them, recording the journal.
+func deliverBatch(t *testing.T, d *store.IMAP, msgs []string) ([]store.Pending, error) {
+	t.Helper()
+	ctx := context.Background()
+	for i, m := range msgs {
+		env := store.Envelope{Account: "work", UID: fmt.Sprintf("u%d", i), Received: time.Date(2026, 12, 1, 10, 0, i, 0, time.UTC)}
+		if _, err := d.Deliver(ctx, env, strings.NewReader(m)); err != nil {
+			t.Fatalf("Deliver: %v", err)
+		}
+	}
+	var journal []store.Pending
+	err := d.Commit(ctx, func(ps []store.Pending) error { journal = append(journal, ps...); return nil })
+	return journal, err
+}
+
+// hardMessages are the messages a naive fetcher gets wrong, as POP3 hands them over (LF line ends).
+func hardMessages() []string {
+	long := strings.Repeat("x", 100_000)
+	return []string{
+		"Subject: dots\n\n.\n..two\n.\nFrom x\n>From y\n",
+		"Subject: long\n\n" + long + "\n" + long + "\n",
+		"Subject: 8bit\nContent-Type: text/plain; charset=utf-8\n\nGrüße \xff\xfe raw\n",
+		"Subject: nul\n\nbefore\x00after\n",
+		"Subject: no final newline\n\nlast line",
+		"Subject: crlf already\r\n\r\nkept\r\nbare\rcr\n",
+	}
+}
+
+// wantOnServer is what an IMAP client must read back: the marker, then the message with bare LF as
+// CRLF and nothing else changed.
+func wantOnServer(marker, msg string) string {
+	var b strings.Builder
+	b.WriteString("X-Popfetch-ID: " + marker + "\r\n")
+	for i := 0; i < len(msg); i++ {
+		if msg[i] == '\n' && (i == 0 || msg[i-1] != '\r') {
+			b.WriteString("\r\n")
+			continue
+		}
+		b.WriteByte(msg[i])
+	}
+	return b.String()
+}
+
+func TestIMAPDovecotHardMessagesByteExact(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	msgs := hardMessages()
+	journal, err := deliverBatch(t, d, msgs)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if len(journal) != len(msgs) {
+		t.Fatalf("journal got %d entries, want %d", len(journal), len(msgs))
+	}
+	got := srv.IMAPMailbox(t, "bob", "hunter2", "INBOX")
+	if len(got) != len(msgs) {
+		t.Fatalf("mailbox holds %d messages, want %d", len(got), len(msgs))
+	}
+	for i, m := range msgs {
+		want := wantOnServer(journal[i].Ref, m)
+		if strings.Contains(m, "\x00") {
+			// Dovecot's own rule: a NUL is shown as 0x80 in FETCH. popfetch sent it: the file
+			// Dovecot stored holds it (checked below).
+			want = strings.ReplaceAll(want, "\x00", "\x80")
+		}
+		if !bytes.Equal(got[i].Body, []byte(want)) {
+			t.Errorf("message %d differs:\n got %q\nwant %q", i, trunc(got[i].Body), trunc([]byte(want)))
+		}
+		if !strings.HasPrefix(journal[i].Ref, "work/") || len(journal[i].Ref) != len("work/")+32 {
+			t.Errorf("marker %q is not work/<32 hex>", journal[i].Ref)
+		}
+	}
+	if !maildirHolds(t, srv.Maildir("bob"), "before\x00after") {
+		t.Errorf("the NUL did not reach the server")
+	}
+	// Resolve finds every marker, and not an unknown one.
+	refs := []string{journal[0].Ref, journal[3].Ref, "work/00000000000000000000000000000000"}
+	vis, err := d.Resolve(refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vis[refs[0]] || !vis[refs[1]] || vis[refs[2]] {
+		t.Fatalf("Resolve = %v", vis)
+	}
+}
+
+func trunc(b []byte) []byte {
+	if len(b) > 200 {
+		return append(b[:200:200], "..."...)
+	}
+	return b
+}
+
+func TestIMAPDovecotFlagsAndInternalDate(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	o.Flags = []string{`\Seen`, `\Flagged`}
+	o.InternalDate = store.IMAPDateHeader
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	msgs := []string{"Date: Tue, 3 Mar 2015 04:05:06 +0100\nSubject: dated\n\nx\n", "Subject: undated\n\ny\n"}
+	if _, err := deliverBatch(t, d, msgs); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.IMAPMailbox(t, "bob", "hunter2", "INBOX")
+	if len(got) != 2 {
+		t.Fatalf("%d messages", len(got))
+	}
+	if want := time.Date(2015, 3, 3, 3, 5, 6, 0, time.UTC); !got[0].InternalDate.Equal(want) {
+		t.Errorf("internal date %v, want the Date: header %v", got[0].InternalDate, want)
+	}
+	if want := time.Date(2026, 12, 1, 10, 0, 1, 0, time.UTC); !got[1].InternalDate.Equal(want) {
+		t.Errorf("internal date %v, want the received time %v", got[1].InternalDate, want)
+	}
+	for _, m := range got {
+		f := strings.Join(m.Flags, " ")
+		if !strings.Contains(f, `\Seen`) || !strings.Contains(f, `\Flagged`) {
+			t.Errorf("flags %q, want \\Seen and \\Flagged", f)
+		}
+	}
+}
+
+func TestIMAPDovecotTryCreate(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	o.Mailbox = "Imported"
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = deliverBatch(t, d, []string{"Subject: a\n\n1\n"})
+	d.Close()
+	var ie *store.IMAPError
+	if !errors.As(err, &ie) || ie.ExitCode() != 74 || !strings.Contains(err.Error(), "create: true") || !strings.Contains(err.Error(), "TRYCREATE") {
+		t.Fatalf("without create: err = %v, want exit 74 naming TRYCREATE and create: true", err)
+	}
+	if got := srv.IMAPMailbox(t, "bob", "hunter2", "Imported"); len(got) != 0 {
+		t.Fatalf("%d messages in a mailbox that should not exist", len(got))
+	}
+
+	o.Create = true
+	d, err = store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := deliverBatch(t, d, []string{"Subject: a\n\n1\n", "Subject: b\n\n2\n"}); err != nil {
+		t.Fatalf("with create: %v", err)
+	}
+	if got := srv.IMAPMailbox(t, "bob", "hunter2", "Imported"); len(got) != 2 {
+		t.Fatalf("%d messages in the created mailbox, want 2", len(got))
+	}
+}
+
+func TestIMAPDovecotQuota(t *testing.T) {
+	srv := imapServer(t, "20K")
+	o := imapOptions(t, srv)
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	big := "Subject: big\n\n" + strings.Repeat("y", 30_000) + "\n"
+	_, err = deliverBatch(t, d, []string{big})
+	var ie *store.IMAPError
+	if !errors.As(err, &ie) || ie.ExitCode() != 74 || !strings.Contains(err.Error(), "OVERQUOTA") {
+		t.Fatalf("err = %v, want exit 74 with OVERQUOTA", err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error is not one line: %q", err)
+	}
+}
+
+func TestIMAPDovecotWrongPassword(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	o.Secret = func(context.Context) (string, error) { return "wrong", nil }
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	_, err = deliverBatch(t, d, []string{"Subject: a\n\n1\n"})
+	var ie *store.IMAPError
+	if !errors.As(err, &ie) || ie.ExitCode() != 77 {
+		t.Fatalf("err = %v, want exit 77", err)
+	}
+}
+
+func TestIMAPDovecotFingerprintMismatch(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	o.CAFile = ""
+	o.Fingerprint = "sha256:" + strings.Repeat("ab", 32)
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	_, err = deliverBatch(t, d, []string{"Subject: a\n\n1\n"})
+	var ie *store.IMAPError
+	if !errors.As(err, &ie) || ie.ExitCode() != 69 || !strings.Contains(err.Error(), "tls_fingerprint") {
+		t.Fatalf("err = %v, want exit 69 naming tls_fingerprint", err)
+	}
+	// The right pin works, over STARTTLS too.
+	o.Fingerprint = fmt.Sprintf("sha256:%x", srv.Fingerprint)
+	o.TLS, o.Addr = store.IMAPStartTLS, srv.IMAPAddr
+	d2, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if _, err := deliverBatch(t, d2, []string{"Subject: a\n\n1\n"}); err != nil {
+		t.Fatalf("pinned STARTTLS: %v", err)
+	}
+}
+
+// cutProxy forwards to addr and cuts every connection after limit octets from the client.
+func cutProxy(t *testing.T, addr string, limit int64) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(c, s); c.Close() }()
+			go func() {
+				defer wg.Done()
+				io.CopyN(s, c, limit)
+				c.Close()
+				s.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestIMAPDovecotDroppedMidAppend(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	o.Addr = cutProxy(t, srv.IMAPAddr, 60_000) // plain IMAP: the cut lands inside the literal
+	o.TLS, o.AllowPlaintext = store.IMAPNoTLS, true
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	msgs := []string{"Subject: a\n\n1\n", "Subject: b\n\n" + strings.Repeat("z", 200_000) + "\n"}
+	_, err = deliverBatch(t, d, msgs)
+	var ie *store.IMAPError
+	if !errors.As(err, &ie) || ie.ExitCode() != 75 {
+		t.Fatalf("err = %v, want exit 75", err)
+	}
+	got := srv.IMAPMailbox(t, "bob", "hunter2", "INBOX")
+	for _, m := range got {
+		if strings.Contains(string(m.Body), "Subject: b") {
+			t.Fatalf("the cut message arrived")
+		}
+	}
+}
+
+// maildirHolds reports whether a message file in the maildir md contains s.
+func maildirHolds(t *testing.T, md, s string) bool {
+	for _, sub := range []string{"new", "cur"} {
+		files, _ := filepath.Glob(filepath.Join(md, sub, "*"))
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte(s)) {
+				return true
+			}
+		}
+	}
+	return false
+}
