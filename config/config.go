@@ -172,12 +172,13 @@ func (p PasswordSource) CommandString() string {
 
 // Destination is where an account's messages are delivered: exactly one kind.
 type Destination struct {
-	Kind      string   // DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP or DeliverSMTP
-	Path      string   // maildir, mbox: absolute path
-	Command   []string // mda: argv, or {"sh", "-c", line} when Shell
-	Shell     bool     // mda: given as a string, run by sh -c
-	Address   string   // lmtp: "unix:/abs/path" or "host:port"; smtp: "host:port"
-	Recipient string   // lmtp, smtp: the envelope recipient
+	Kind      string           // DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP or DeliverSMTP
+	Path      string           // maildir, mbox: absolute path
+	Command   []string         // mda: argv, or {"sh", "-c", line} when Shell
+	Shell     bool             // mda: given as a string, run by sh -c
+	Address   string           // lmtp: "unix:/abs/path" or "host:port"; smtp: "host:port"
+	Recipient string           // lmtp, smtp: the envelope recipient
+	IMAP      *IMAPDestination // imap: the mailbox and the server (see Account.DeliveryAccount)
 }
 
 // Network returns the network and address to dial for lmtp and smtp: ("unix", "/run/x") or
@@ -201,6 +202,10 @@ func (d Destination) String() string {
 		return "mda " + shellQuote(d.Command)
 	case DeliverLMTP, DeliverSMTP:
 		return d.Kind + " " + d.Address + " recipient " + d.Recipient
+	case DeliverIMAP:
+		if d.IMAP != nil {
+			return d.IMAP.String()
+		}
 	}
 	return "(none)"
 }

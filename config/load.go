@@ -26,7 +26,7 @@ var (
 		"keep", "keep_days", "fetch_all", "max_size", "oversize", "max_messages", "timeout", "deliver",
 		"received_header", "interval", "oauth2"}
 	passwordKeys = []string{"password", "password_command", "password_env"}
-	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP}
+	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP, DeliverIMAP}
 	addressKeys  = []string{"address", "recipient"}
 	tlsModes     = []string{TLSImplicit, TLSStartTLS, TLSNone}
 	oversizes    = []string{OversizeSkip, OversizeDelete}
@@ -501,6 +501,9 @@ func (p *parser) finish(a *Account, dl, al layer, nameNode *yaml.Node) {
 	if !has("received_header") {
 		a.TraceHeader = true
 	}
+	if a.Deliver.IMAP != nil {
+		a.Deliver.IMAP.bind(a)
+	}
 
 	if a.TLS == TLSNone {
 		for _, k := range []string{"ca_file", "tls_fingerprint"} {
@@ -641,6 +644,10 @@ func (p *parser) deliver(e entry, sc scope) (Destination, bool) {
 			ok = ok && good
 		case DeliverLMTP, DeliverSMTP:
 			ok = p.address(e, sc, key, &d) && ok
+		case DeliverIMAP:
+			var good bool
+			d.IMAP, good = p.deliverIMAP(e, sc)
+			ok = ok && good
 		}
 	})
 	if first == nil {

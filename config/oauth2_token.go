@@ -92,9 +92,9 @@ type oauth2File struct {
 }
 
 func (a *Account) loginCommand() string {
-	cmd := "popfetch oauth2 login " + a.Name
+	cmd := "popfetch " + a.commandFor("oauth2 login")
 	if def, err := DefaultPath(); err == nil && a.configPath != "" && a.configPath != def {
-		cmd += " (for this configuration file: popfetch --config " + shellQuote([]string{a.configPath}) + " oauth2 login " + a.Name + ")"
+		cmd += " (for this configuration file: popfetch --config " + shellQuote([]string{a.configPath}) + " " + a.commandFor("oauth2 login") + ")"
 	}
 	return cmd
 }

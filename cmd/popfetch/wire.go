@@ -63,6 +63,8 @@ func openDestination(a *config.Account) (store.Destination, error) {
 		return store.NewLMTP(d.Address, d.Recipient, store.LMTPOptions{ReceivedHeader: a.TraceHeader})
 	case config.DeliverSMTP:
 		return store.NewSMTP(d.Address, d.Recipient, store.SMTPOptions{ReceivedHeader: a.TraceHeader, StartTLS: true})
+	case config.DeliverIMAP:
+		return openIMAP(a)
 	}
 	return nil, fmt.Errorf("account %q: unknown destination %q", a.Name, d.Kind)
 }

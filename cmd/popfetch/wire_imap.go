@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/store"
+)
+
+// openIMAP opens deliver: imap: (store.IMAP) with the credentials of the account's delivery account
+// (ACCOUNT@deliver: keyring key, password source or OAuth2 token).
+func openIMAP(a *config.Account) (store.Destination, error) {
+	d, da := a.Deliver.IMAP, a.DeliveryAccount()
+	if d == nil || da == nil {
+		return nil, fmt.Errorf("account %q: deliver: imap: is incomplete", a.Name)
+	}
+	mode := map[string]string{config.TLSImplicit: store.IMAPImplicitTLS, config.TLSStartTLS: store.IMAPStartTLS,
+		config.TLSNone: store.IMAPNoTLS}[da.TLS]
+	mech := ""
+	if da.OAuth2 != nil {
+		mech = da.Auth // xoauth2 or oauthbearer
+	}
+	return store.NewIMAP(store.IMAPOptions{
+		Addr: net.JoinHostPort(da.Host, strconv.Itoa(da.Port)), TLS: mode, CAFile: da.CAFile, Fingerprint: da.Fingerprint,
+		User: da.User, Mechanism: mech, AllowPlaintext: da.AllowPlaintextAuth,
+		Secret: func(ctx context.Context) (string, error) {
+			return da.Secret(ctx, &config.SecretOptions{})
+		},
+		Mailbox: d.Mailbox, Create: d.Create, Flags: d.Flags, InternalDate: d.InternalDate,
+		Account: a.Name, SpoolDir: a.StateDir(), ReceivedHeader: a.TraceHeader, Timeout: da.Timeout,
+	})
+}
