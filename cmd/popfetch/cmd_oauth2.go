@@ -25,13 +25,14 @@ func oauth2Command(stdin io.Reader) *cli.Command {
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "device", Usage: "use the device-code flow: open a URL and enter a code on any device (for machines without a browser)"},
 				&cli.DurationFlag{Name: "timeout", Value: config.DefaultOAuth2LoginTimeout, Usage: "how long to wait for the sign-in"},
+				deliverFlag,
 			},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return withCode(exitUsage, fmt.Errorf("usage: popfetch oauth2 login [--device] ACCOUNT (one account name)"))
 				}
 				return runOAuth2Login(c.Context, oauth2Options{globalOptions: globalsFrom(c, stdin), account: c.Args().First(),
-					device: c.Bool("device"), timeout: c.Duration("timeout")})
+					device: c.Bool("device"), timeout: c.Duration("timeout"), deliver: c.Bool("deliver")})
 			},
 		}},
 	}
@@ -42,12 +43,18 @@ type oauth2Options struct {
 	account string
 	device  bool
 	timeout time.Duration
+	deliver bool // --deliver: log in the destination's account (ACCOUNT@deliver)
 }
 
 func runOAuth2Login(ctx context.Context, o oauth2Options) error {
 	cfg, a, err := oneAccount(o.globalOptions, o.account)
 	if err != nil {
 		return err
+	}
+	if o.deliver {
+		if a, err = deliveryAccount(cfg, a); err != nil {
+			return err
+		}
 	}
 	if a.OAuth2 == nil {
 		return withCode(exitConfig, fmt.Errorf("account %q has no oauth2: profile in %s; add e.g. oauth2: {provider: google, client_id: …} (see the README's OAuth2 section)",

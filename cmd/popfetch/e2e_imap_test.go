@@ -307,3 +307,23 @@ func newCutProxy(t *testing.T, backend string, limit int64) *cutProxy {
 }
 
 func (p *cutProxy) addr() string { return p.ln.Addr().String() }
+
+// TestIMAPDeliverFlag: --deliver is refused for a destination without a login of its own, and
+// `oauth2 login --deliver` names the destination account.
+func TestIMAPDeliverFlag(t *testing.T) {
+	t.Parallel()
+	src := newServer(t, numbered(1), nil)
+	p := newProfile(t)
+	p.add("local", src)
+	p.add("isp", src, "deliver: {imap: {host: imap.example.com, user: bob, password_env: X}}")
+	r := p.run("password", "set", "--deliver", "local")
+	expectCode(t, r, exitUsage)
+	if !strings.Contains(r.stderr, "--deliver is for deliver: imap:") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	r = p.run("oauth2", "login", "--deliver", "isp")
+	expectCode(t, r, exitConfig)
+	if !strings.Contains(r.stderr, `account "isp@deliver" has no oauth2: profile`) {
+		t.Errorf("stderr %q", r.stderr)
+	}
+}

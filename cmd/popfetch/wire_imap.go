@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/store"
 )
@@ -32,4 +34,19 @@ func openIMAP(a *config.Account) (store.Destination, error) {
 		Mailbox: d.Mailbox, Create: d.Create, Flags: d.Flags, InternalDate: d.InternalDate,
 		Account: a.Name, SpoolDir: a.StateDir(), ReceivedHeader: a.TraceHeader, Timeout: da.Timeout,
 	})
+}
+
+// deliverFlag makes `password set|delete` and `oauth2 login` act on the account's destination
+// (deliver: imap:) instead of its POP3 server.
+var deliverFlag = &cli.BoolFlag{Name: "deliver", Usage: "the credentials of ACCOUNT's destination (deliver: imap:), kept as ACCOUNT@deliver"}
+
+// deliveryAccount returns a's destination account, or a usage error when its destination has no
+// credentials.
+func deliveryAccount(cfg *config.Config, a *config.Account) (*config.Account, error) {
+	da := a.DeliveryAccount()
+	if da == nil {
+		return nil, withCode(exitUsage, fmt.Errorf("account %q delivers to %s, which has no login of its own; --deliver is for deliver: imap: (see %s)",
+			a.Name, a.Deliver, cfg.Path))
+	}
+	return da, nil
 }
