@@ -734,6 +734,14 @@ func (c *Client) readResponseTagged(tag, typ string) (startTLS *startTLSCommand,
 			}
 			c.setCaps(caps)
 		case "APPENDUID":
+			if _, ok := cmd.(*MultiAppendCommand); ok {
+				// popfetch patch: after MULTIAPPEND the UID is a set (RFC 4315 §3); it is
+				// not reported.
+				if c.dec.SP() {
+					c.dec.DiscardUntilByte(']')
+				}
+				break
+			}
 			var (
 				uidValidity uint32
 				uid         imap.UID
