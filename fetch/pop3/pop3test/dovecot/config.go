@@ -117,7 +117,7 @@ type config struct {
 	certPath, keyPath, passwdPath        string
 	mechs                                []string
 	lmtpSocket                           string
-	imap                                 bool
+	imap, oauth                          bool
 	quota                                string
 	pop3Port, pop3sPort                  int
 	imapPort, imapsPort                  int
@@ -155,7 +155,11 @@ func (c config) render() string {
 	p("ssl_key = <%s", c.keyPath)
 	p("# The client must refuse plaintext by itself; the server allows it everywhere.")
 	p("disable_plaintext_auth = no")
-	p("auth_mechanisms = %s", strings.Join(c.mechs, " "))
+	mechs := strings.Join(c.mechs, " ")
+	if c.oauth {
+		mechs += " xoauth2 oauthbearer"
+	}
+	p("auth_mechanisms = %s", mechs)
 	p("# A failed login is answered within half a second (the default delays it 2 s).")
 	p("auth_failure_delay = 0")
 	p("passdb {")

@@ -66,6 +66,9 @@ type Options struct {
 	// Quota, when not "", enables Dovecot's quota plugin for every user with this storage limit
 	// (a quota_rule value such as "64K"); an APPEND beyond it is refused "NO [OVERQUOTA]".
 	Quota string
+	// OAuth also offers the SASL mechanisms XOAUTH2 and OAUTHBEARER; Dovecot checks the bearer token
+	// as the user's password (so a test's token is the password of a User).
+	OAuth bool
 }
 
 // Server is a running Dovecot.
@@ -261,6 +264,7 @@ func startIn(dir string, opts *Options, logf func(format string, args ...any)) (
 		keyPath:    keyPath,
 		passwdPath: passwdPath,
 		mechs:      s.Mechanisms,
+		oauth:      opts.OAuth,
 		lmtpSocket: s.LMTPSocket,
 		imap:       opts.IMAP,
 		quota:      opts.Quota,
