@@ -100,7 +100,8 @@ func crlfContents(msgs []pop3test.Message) []string {
 	return out
 }
 
-func TestIMAPSyncDeleteAndKeep(t *testing.T) {
+func TestRelIMAPHardMessages(t *testing.T) {
+	relTrack(t)
 	t.Parallel()
 	d := imapDovecot(t, "")
 	msgs := imapHardMessages()
@@ -145,6 +146,8 @@ func TestIMAPSyncDeleteAndKeep(t *testing.T) {
 	}
 	got, _ = imapBodies(t, d, "Kept", "isp")
 	sameMessages(t, "IMAP Kept", got, crlfContents(msgs))
+	relRecord("imap", fmt.Sprintf("%d hard messages (dot lines, From lines, 16 KiB and 100,000-character lines, 8-bit, NUL, a lone CR) into Dovecot IMAP, delete mode, then keep mode run twice", len(msgs)),
+		"each message in the mailbox once, byte for byte but bare LF → CRLF and the X-Popfetch-ID line (Dovecot shows NUL as 0x80); delete: POP3 server empty, a second run fetches nothing; keep: POP3 server unchanged", "0", 0, 0)
 }
 
 // TestIMAPSyncCommandsUnchanged: --dry-run, check, list and --json work with an IMAP destination,
@@ -182,20 +185,21 @@ func TestIMAPSyncCommandsUnchanged(t *testing.T) {
 
 // TestIMAPSyncRefusals: every way the destination can refuse is one line with its exit code, and
 // nothing is deleted on the POP3 server; once the cause is gone the next run delivers exactly once.
-func TestIMAPSyncRefusals(t *testing.T) {
+func TestRelIMAPRefusals(t *testing.T) {
+	relTrack(t)
 	t.Parallel()
 	d := imapDovecot(t, "20K")
 	msgs := numbered(3)
 	cases := []struct {
-		name, want string
+		name, what, want string
 		code       int
 		kv         []string
 		msgs       []pop3test.Message
 	}{
-		{"trycreate", `mailbox "Missing" does not exist (set create: true to create it)`, 74, []string{"mailbox: Missing"}, msgs},
-		{"quota", "OVERQUOTA", 74, nil, []pop3test.Message{{UID: "big", Data: []byte("Subject: big\n\n" + strings.Repeat("q", 40_000) + "\n")}}},
-		{"password", "login", 77, []string{"password: wrong"}, msgs},
-		{"pin", "tls_fingerprint", 69, []string{"ca_file: -", "tls_fingerprint: sha256:" + strings.Repeat("ab", 32)}, msgs},
+		{"trycreate", "APPEND answered NO [TRYCREATE] (mailbox: Missing, no create)", `mailbox "Missing" does not exist (set create: true to create it)`, 74, []string{"mailbox: Missing"}, msgs},
+		{"quota", "APPEND answered NO [OVERQUOTA] (Dovecot quota 20K, a 40 KB message)", "OVERQUOTA", 74, nil, []pop3test.Message{{UID: "big", Data: []byte("Subject: big\n\n" + strings.Repeat("q", 40_000) + "\n")}}},
+		{"password", "wrong IMAP password (LOGIN answered NO [AUTHENTICATIONFAILED])", "login", 77, []string{"password: wrong"}, msgs},
+		{"pin", "IMAP server certificate does not match tls_fingerprint", "tls_fingerprint", 69, []string{"ca_file: -", "tls_fingerprint: sha256:" + strings.Repeat("ab", 32)}, msgs},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -211,6 +215,7 @@ func TestIMAPSyncRefusals(t *testing.T) {
 			if n := len(src.Messages()); n != len(c.msgs) {
 				t.Errorf("the POP3 server holds %d message(s), want %d", n, len(c.msgs))
 			}
+			relRecord("imap", c.what, "one line naming the cause; nothing deleted on the POP3 server", c.code, len(c.msgs)-len(src.Messages()), 0)
 		})
 	}
 	// With create: true the missing mailbox is created, and every message arrives once.
@@ -220,12 +225,14 @@ func TestIMAPSyncRefusals(t *testing.T) {
 	expectCode(t, p.run("sync"), 0)
 	got, _ := imapBodies(t, d, "Missing", "isp")
 	sameMessages(t, "IMAP Missing", got, crlfContents(msgs))
+	relRecord("imap", "APPEND answered NO [TRYCREATE], with create: true", "created the mailbox, appended again: every message once, POP3 server empty", "0", 0, 0)
 }
 
 // TestIMAPSyncDroppedMidAppend: the IMAP connection is cut in the middle of a batch's APPENDs; the
 // run exits 75 and deletes nothing; the next run settles what had arrived (by its marker) and
 // delivers the rest: every message exactly once, the POP3 server empty.
-func TestIMAPSyncDroppedMidAppend(t *testing.T) {
+func TestRelIMAPDroppedMidAppend(t *testing.T) {
+	relTrack(t)
 	t.Parallel()
 	d := imapDovecot(t, "")
 	var msgs []pop3test.Message
@@ -256,6 +263,8 @@ func TestIMAPSyncDroppedMidAppend(t *testing.T) {
 	if n := len(src.Messages()); n != 0 {
 		t.Errorf("the POP3 server still holds %d message(s)", n)
 	}
+	relRecord("imap", fmt.Sprintf("IMAP connection cut by a proxy after 90,000 octets, inside the APPEND of a batch of %d × 20 KB", len(msgs)),
+		"exit 75, nothing deleted on the POP3 server; the rerun settled the pending batch by its markers and delivered: every message once, POP3 server empty", "75, then 0", 0, 0)
 }
 
 // cutProxy forwards loopback connections to a server and cuts each one after limit octets from the
