@@ -1,6 +1,6 @@
 // Command bench measures popfetch side by side with mpop and fetchmail against a private Dovecot.
 //
-//	go run ./bench [-runs N] [-scenario a,b,...] [-big] [-huge] [-out FILE]
+//	go run ./bench [-runs N] [-scenario a,b,...] [-big] [-huge] [-imap] [-out FILE]
 //
 // It starts a private Dovecot POP3S on 127.0.0.1 (package dovecot), seeds its mailboxes with
 // deterministic messages, and puts a latency-injecting proxy in front of it. Each fetcher that is
@@ -13,7 +13,9 @@
 // Reported per fetcher: the median over the runs of wall time, CPU time (user+system of the process
 // and the children it waited for, from wait4) and peak RSS (the largest of those processes), the
 // round trips counted at the proxy, and the ratio of each median to popfetch's in the same
-// invocation. See docs/BENCHMARKS.md.
+// invocation. The i-* scenarios (-imap, or -scenario i) measure popfetch appending to Dovecot's IMAP
+// (deliver: imap:) beside popfetch into a maildir, with the round trips of both legs (bench/imap.go).
+// See docs/BENCHMARKS.md.
 package main
 
 import (

@@ -192,9 +192,9 @@ func TestRelIMAPRefusals(t *testing.T) {
 	msgs := numbered(3)
 	cases := []struct {
 		name, what, want string
-		code       int
-		kv         []string
-		msgs       []pop3test.Message
+		code             int
+		kv               []string
+		msgs             []pop3test.Message
 	}{
 		{"trycreate", "APPEND answered NO [TRYCREATE] (mailbox: Missing, no create)", `mailbox "Missing" does not exist (set create: true to create it)`, 74, []string{"mailbox: Missing"}, msgs},
 		{"quota", "APPEND answered NO [OVERQUOTA] (Dovecot quota 20K, a 40 KB message)", "OVERQUOTA", 74, nil, []pop3test.Message{{UID: "big", Data: []byte("Subject: big\n\n" + strings.Repeat("q", 40_000) + "\n")}}},
