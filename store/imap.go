@@ -278,7 +278,7 @@ func (d *IMAP) streamOne(ctx context.Context, it imapItem) {
 		d.stream, d.streamC, d.streamed = c.MultiAppend(d.o.Mailbox), c, 0
 	}
 	w := d.stream.Message(it.size, &imap.AppendOptions{Flags: d.flags(), Time: it.date})
-	_, werr := io.Copy(w, d.spool.section(it.off, it.size))
+	werr := d.spool.copyTo(w, it.off, it.size)
 	if cerr := w.Close(); werr != nil || cerr != nil {
 		d.breakStream()
 		return
@@ -444,7 +444,7 @@ func (d *IMAP) appendAll(c *imapclient.Client, items []imapItem) (failed []imapI
 	cmds := make([]*imapclient.AppendCommand, 0, len(items))
 	for _, it := range items {
 		cmd := c.Append(d.o.Mailbox, it.size, &imap.AppendOptions{Flags: flags, Time: it.date})
-		_, werr := io.Copy(cmd, d.spool.section(it.off, it.size))
+		werr := d.spool.copyTo(cmd, it.off, it.size)
 		cerr := cmd.Close()
 		cmds = append(cmds, cmd)
 		if werr != nil || cerr != nil {
@@ -476,7 +476,7 @@ func (d *IMAP) multiAppend(c *imapclient.Client, items []imapItem, flags []imap.
 	cmd := c.MultiAppend(d.o.Mailbox)
 	for _, it := range items {
 		w := cmd.Message(it.size, &imap.AppendOptions{Flags: flags, Time: it.date})
-		_, werr := io.Copy(w, d.spool.section(it.off, it.size))
+		werr := d.spool.copyTo(w, it.off, it.size)
 		if cerr := w.Close(); werr == nil {
 			werr = cerr
 		}

@@ -173,6 +173,8 @@ func (d *dateSniffer) Date() (time.Time, bool) {
 type spool struct {
 	f   *os.File
 	off int64
+	bw  *bufio.Writer // reused: no garbage per message
+	buf []byte        // copy buffer, reused
 }
 
 func newSpool(dir string) (*spool, error) {
@@ -184,7 +186,7 @@ func newSpool(dir string) (*spool, error) {
 		f.Close()
 		return nil, ioErr("remove", f.Name(), err)
 	}
-	return &spool{f: f}, nil
+	return &spool{f: f, bw: bufio.NewWriterSize(f, 64<<10), buf: make([]byte, 32<<10)}, nil
 }
 
 // add writes one message (header lines first, then body with bare LFs made CRLF) at the end of the
@@ -194,7 +196,8 @@ func (s *spool) add(headers string, body io.Reader, sniff *dateSniffer) (off, si
 	if _, err := s.f.Seek(off, io.SeekStart); err != nil {
 		return 0, 0, ioErr("seek", s.f.Name(), err)
 	}
-	bw := bufio.NewWriterSize(s.f, 64<<10)
+	bw := s.bw
+	bw.Reset(s.f)
 	cw := &crlfWriter{w: bw}
 	fail := func(e error) (int64, int64, error) {
 		s.f.Truncate(off)
@@ -207,7 +210,7 @@ func (s *spool) add(headers string, body io.Reader, sniff *dateSniffer) (off, si
 	if sniff != nil {
 		dst = io.MultiWriter(cw, sniff)
 	}
-	if _, err := io.Copy(dst, readerOnly{body}); err != nil {
+	if _, err := io.CopyBuffer(dst, readerOnly{body}, s.buf); err != nil {
 		if cw.err != nil {
 			return fail(ioErr("write", s.f.Name(), cw.err))
 		}
@@ -220,8 +223,11 @@ func (s *spool) add(headers string, body io.Reader, sniff *dateSniffer) (off, si
 	return off, cw.n, nil
 }
 
-// section returns a reader of one spooled message.
-func (s *spool) section(off, size int64) io.Reader { return io.NewSectionReader(s.f, off, size) }
+// copyTo writes one spooled message to w.
+func (s *spool) copyTo(w io.Writer, off, size int64) error {
+	_, err := io.CopyBuffer(w, readerOnly{io.NewSectionReader(s.f, off, size)}, s.buf)
+	return err
+}
 
 // reset forgets every message of the spool.
 func (s *spool) reset() error {
