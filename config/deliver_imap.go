@@ -250,7 +250,11 @@ func (d *IMAPDestination) String() string {
 	if len(d.Flags) > 0 {
 		s += fmt.Sprintf(", flags %s", strings.Join(d.Flags, " "))
 	}
-	return s
+	src := a.Password.String()
+	if a.Password.Kind == SourceKeyring {
+		src = "(keyring, key " + a.Name + ")"
+	}
+	return s + ", password " + src
 }
 
 // StateDir is the configuration's state directory (where an IMAP destination spools its batches).

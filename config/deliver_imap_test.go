@@ -76,7 +76,7 @@ accounts:
 	if cfg.Account("plain").DeliveryAccount() != nil {
 		t.Fatal("a maildir has a delivery account")
 	}
-	if got := isp.Deliver.String(); got != `imap alice@gmail.com at imap.gmail.com:993 (implicit), mailbox INBOX (created when missing), flags \Seen $Imported` {
+	if got := isp.Deliver.String(); got != `imap alice@gmail.com at imap.gmail.com:993 (implicit), mailbox INBOX (created when missing), flags \Seen $Imported, password (env GMAIL_APP_PASSWORD)` {
 		t.Errorf("String() = %q", got)
 	}
 }
