@@ -58,6 +58,8 @@ type IMAPOptions struct {
 	Timeout        time.Duration // dial, TLS handshake and login; default 60s
 	// TLSConfig is a base TLS configuration (tests); CAFile and Fingerprint apply on top.
 	TLSConfig *tls.Config
+
+	noMulti bool // tests: behave as with a server without MULTIAPPEND
 }
 
 // IMAPError is a failure of an IMAP destination, with the exit code DESIGN §4 gives it: 74 when the
@@ -271,7 +273,7 @@ func (d *IMAP) streamOne(ctx context.Context, it imapItem) {
 			d.noStream = true
 			return
 		}
-		if caps := c.Caps(); !caps.Has(imap.CapMultiAppend) || !caps.Has(imap.CapLiteralPlus) {
+		if caps := c.Caps(); d.o.noMulti || !caps.Has(imap.CapMultiAppend) || !caps.Has(imap.CapLiteralPlus) {
 			d.noStream = true
 			return
 		}
@@ -435,7 +437,7 @@ func (d *IMAP) fail(ctx context.Context, op string, err error) error {
 // not appended (all that did not get OK) and the first failure.
 func (d *IMAP) appendAll(c *imapclient.Client, items []imapItem) (failed []imapItem, first error) {
 	flags := d.flags()
-	if len(items) > 1 && c.Caps().Has(imap.CapMultiAppend) {
+	if len(items) > 1 && !d.o.noMulti && c.Caps().Has(imap.CapMultiAppend) {
 		if err := d.multiAppend(c, items, flags); err != nil {
 			return items, err
 		}

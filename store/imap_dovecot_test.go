@@ -330,3 +330,100 @@ func maildirHolds(t *testing.T, md, s string) bool {
 	}
 	return false
 }
+
+// turnProxy forwards to addr and counts round trips: each time the server sends after the client
+// did (a client that waits for an answer causes one).
+type turnProxy struct {
+	mu    sync.Mutex
+	last  int // 1: client sent last, 2: server sent last
+	turns int
+}
+
+func (p *turnProxy) note(dir int) {
+	p.mu.Lock()
+	if dir == 2 && p.last == 1 {
+		p.turns++
+	}
+	p.last = dir
+	p.mu.Unlock()
+}
+
+func (p *turnProxy) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.turns
+}
+
+type noteWriter struct {
+	w   io.Writer
+	p   *turnProxy
+	dir int
+}
+
+func (n noteWriter) Write(b []byte) (int, error) {
+	n.p.note(n.dir)
+	return n.w.Write(b)
+}
+
+func startTurnProxy(t *testing.T, addr string) (*turnProxy, string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &turnProxy{}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(noteWriter{c, p, 2}, s); c.Close() }()
+			go func() { defer wg.Done(); io.Copy(noteWriter{s, p, 1}, c); s.Close() }()
+		}
+	}()
+	return p, ln.Addr().String()
+}
+
+// TestIMAPDovecotRoundTrips: a batch of messages over 4 KiB costs a constant number of round trips,
+// not one per message (non-synchronising literals with LITERAL+, one MULTIAPPEND).
+func TestIMAPDovecotRoundTrips(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	p, addr := startTurnProxy(t, srv.IMAPAddr) // plain IMAP: the turns are the protocol's
+	o.Addr, o.TLS, o.AllowPlaintext = addr, store.IMAPNoTLS, true
+	for _, multi := range []bool{true, false} {
+		d, err := store.NewIMAP(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := p.count()
+		msgs := make([]string, 50)
+		for i := range msgs {
+			msgs[i] = fmt.Sprintf("Subject: %d\n\n%s\n", i, strings.Repeat("r", 6000))
+		}
+		if !multi {
+			// As with a server without MULTIAPPEND: one pipelined APPEND per message.
+			store.DisableIMAPStreamForTest(d)
+		}
+		if _, err := deliverBatch(t, d, msgs); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		if n := p.count() - before; n > 8 {
+			t.Errorf("multiappend %v: 50 messages of 6 KB cost %d round trips, want at most 8", multi, n)
+		}
+	}
+	if got := srv.IMAPMailbox(t, "bob", "hunter2", "INBOX"); len(got) != 100 {
+		t.Errorf("%d messages in the mailbox, want 100", len(got))
+	}
+}
