@@ -427,3 +427,51 @@ func TestIMAPDovecotRoundTrips(t *testing.T) {
 		t.Errorf("%d messages in the mailbox, want 100", len(got))
 	}
 }
+
+// TestIMAPDovecotNothingVisibleBeforeJournal: the batch is streamed to the server as it is
+// delivered, but nothing of it is in the mailbox before the journal has run (so a crash before the
+// journal leaves nothing to duplicate), and an aborted batch never appears.
+func TestIMAPDovecotNothingVisibleBeforeJournal(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	deliver := func(tag string, n int) {
+		for i := range n {
+			body := fmt.Sprintf("Subject: %s %d\n\n%s\n", tag, i, strings.Repeat("s", 5000))
+			if _, err := d.Deliver(ctx, store.Envelope{Account: "work", UID: fmt.Sprintf("%s%d", tag, i)}, strings.NewReader(body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	count := func() int { return len(srv.IMAPMailbox(t, "bob", "hunter2", "INBOX")) }
+
+	deliver("aborted", 5)
+	if n := count(); n != 0 {
+		t.Fatalf("%d messages visible before Commit", n)
+	}
+	if err := d.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	deliver("kept", 4)
+	journaled := -1
+	if err := d.Commit(ctx, func(ps []store.Pending) error { journaled = count(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if journaled != 0 {
+		t.Errorf("%d messages were visible when the journal ran, want 0", journaled)
+	}
+	got := srv.IMAPMailbox(t, "bob", "hunter2", "INBOX")
+	if len(got) != 4 {
+		t.Fatalf("%d messages after Commit, want 4", len(got))
+	}
+	for _, m := range got {
+		if strings.Contains(string(m.Body), "aborted") {
+			t.Errorf("an aborted message arrived")
+		}
+	}
+}

@@ -36,6 +36,7 @@ var relIMAPMailboxes atomic.Int64
 // then after delay.
 type relIMAPKillPoint struct {
 	cmd, records, appended int
+	streaming              int // files in the mailbox's tmp/: the batch is being streamed, not yet visible
 	delay                  time.Duration
 }
 
@@ -80,8 +81,10 @@ func relIMAPCrashRun(t *testing.T, dc *dovecot.Server, keep bool, sig syscall.Si
 		switch r := rng.IntN(10); {
 		case r < 4:
 			kp.cmd = 1 + rng.IntN(6+2*k) // CAPA/AUTH/UIDL/LIST, each RETR, each DELE, QUIT
-		case r < 6:
+		case r < 5:
 			kp.records = 1 + rng.IntN(2*k)
+		case r < 7:
+			kp.streaming = 1 + rng.IntN(k)
 		case r < 9:
 			kp.appended = 1 + rng.IntN(k)
 		default:
@@ -233,6 +236,9 @@ func (w *relIMAPWorker) trial(n, k int, kp relIMAPKillPoint) (out relTrialOutcom
 		case kp.appended > 0:
 			out.at = "maildir of the IMAP mailbox: a message stored"
 			return w.mailboxFiles(mailbox) >= kp.appended
+		case kp.streaming > 0:
+			out.at = "maildir of the IMAP mailbox: a message in tmp/ (streamed, not visible)"
+			return relFiles(filepath.Join(w.dc.Maildir(relIMAPUser), "."+mailbox, "tmp")) >= kp.streaming
 		}
 		return true
 	})
