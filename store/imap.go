@@ -366,25 +366,32 @@ func (d *IMAP) Commit(ctx context.Context, journal func([]Pending) error) error 
 		// pending, and the next run's Resolve settles it.
 		return d.appendErr(ctx, err)
 	}
-	c, cerr := d.client(ctx)
-	if cerr != nil {
-		return cerr
-	}
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
 	todo := d.batch
 	for attempt := 0; ; attempt++ {
+		c, cerr := d.client(ctx)
+		if cerr != nil {
+			return cerr
+		}
+		stop := context.AfterFunc(ctx, func() { c.Close() })
 		var failed []imapItem
 		if attempt > 0 || err == nil {
 			failed, err = d.appendAll(c, todo)
+			stop()
 			if err == nil {
 				break
 			}
 		} else {
+			stop()
 			failed = todo // the streamed batch was refused with [TRYCREATE]
 		}
 		if attempt == 0 && d.o.Create && errors.As(err, &se) && se.Code == imap.ResponseCodeTryCreate {
-			if cerr := c.Create(d.o.Mailbox, nil).Wait(); cerr != nil {
+			if c, cerr = d.client(ctx); cerr != nil { // appendAll may have dropped it
+				return cerr
+			}
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			cerr := c.Create(d.o.Mailbox, nil).Wait()
+			stop()
+			if cerr != nil {
 				var ce *imap.Error
 				if !errors.As(cerr, &ce) || ce.Code != imap.ResponseCodeAlreadyExists {
 					return d.fail(ctx, "CREATE", fmt.Errorf("creating mailbox %q: %w", d.o.Mailbox, cerr))
@@ -435,6 +442,10 @@ func (d *IMAP) fail(ctx context.Context, op string, err error) error {
 // appendAll sends one APPEND per item, all before reading any answer (RFC 9051 §5.5 allows several
 // commands in progress), and then waits for every tagged response. It returns the items that were
 // not appended (all that did not get OK) and the first failure.
+//
+// After a synchronising literal the server refused (NO instead of a continuation request, as for
+// [TRYCREATE] on a server without LITERAL+), go-imap closes the connection; d.c is then dropped so
+// that the caller's next command dials again.
 func (d *IMAP) appendAll(c *imapclient.Client, items []imapItem) (failed []imapItem, first error) {
 	flags := d.flags()
 	if len(items) > 1 && !d.o.noMulti && c.Caps().Has(imap.CapMultiAppend) {
@@ -444,12 +455,19 @@ func (d *IMAP) appendAll(c *imapclient.Client, items []imapItem) (failed []imapI
 		return nil, nil
 	}
 	cmds := make([]*imapclient.AppendCommand, 0, len(items))
+	broken := false
+	defer func() {
+		if broken {
+			d.dropLocked()
+		}
+	}()
 	for _, it := range items {
 		cmd := c.Append(d.o.Mailbox, it.size, &imap.AppendOptions{Flags: flags, Time: it.date})
 		werr := d.spool.copyTo(cmd, it.off, it.size)
 		cerr := cmd.Close()
 		cmds = append(cmds, cmd)
 		if werr != nil || cerr != nil {
+			broken = true
 			break // the connection is broken or the server refused the literal: wait for answers
 		}
 	}

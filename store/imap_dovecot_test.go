@@ -475,3 +475,34 @@ func TestIMAPDovecotNothingVisibleBeforeJournal(t *testing.T) {
 		}
 	}
 }
+
+// TestIMAPDovecotSynchronisingLiterals: a server like Gmail (LITERAL-, no LITERAL+, no MULTIAPPEND)
+// gets synchronising literals for messages over 4 KiB; [TRYCREATE] with create: true and a refusal
+// still work, and every message arrives once.
+func TestIMAPDovecotSynchronisingLiterals(t *testing.T) {
+	srv := dovecot.Start(t, &dovecot.Options{IMAP: true, Quota: "200K",
+		IMAPCapability: "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL- UIDPLUS UNSELECT CHILDREN NAMESPACE",
+		Users:          []dovecot.User{{Name: "bob", Password: "hunter2"}}})
+	o := imapOptions(t, srv)
+	o.Mailbox, o.Create = "Imported", true
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	msgs := []string{"Subject: small\n\nx\n", "Subject: big\n\n" + strings.Repeat("b", 10_000) + "\n", "Subject: big2\n\n" + strings.Repeat("c", 9_000) + "\n"}
+	if _, err := deliverBatch(t, d, msgs); err != nil {
+		t.Fatalf("first batch (creates the mailbox): %v", err)
+	}
+	if _, err := deliverBatch(t, d, msgs[1:]); err != nil {
+		t.Fatalf("second batch: %v", err)
+	}
+	if got := srv.IMAPMailbox(t, "bob", "hunter2", "Imported"); len(got) != 5 {
+		t.Fatalf("%d messages, want 5", len(got))
+	}
+	_, err = deliverBatch(t, d, []string{"Subject: huge\n\n" + strings.Repeat("h", 300_000) + "\n"})
+	var ie *store.IMAPError
+	if !errors.As(err, &ie) || ie.ExitCode() != 74 || !strings.Contains(err.Error(), "OVERQUOTA") {
+		t.Fatalf("over quota: %v, want exit 74 with OVERQUOTA", err)
+	}
+}

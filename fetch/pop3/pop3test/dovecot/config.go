@@ -118,7 +118,7 @@ type config struct {
 	mechs                                []string
 	lmtpSocket                           string
 	imap, oauth                          bool
-	quota                                string
+	quota, imapCaps                      string
 	pop3Port, pop3sPort                  int
 	imapPort, imapsPort                  int
 	ids                                  identities
@@ -196,9 +196,14 @@ func (c config) render() string {
 		p("  }")
 		p("  chroot =")
 		p("}")
-		if c.quota != "" {
+		if c.quota != "" || c.imapCaps != "" {
 			p("protocol imap {")
-			p("  mail_plugins = $mail_plugins imap_quota")
+			if c.quota != "" {
+				p("  mail_plugins = $mail_plugins imap_quota")
+			}
+			if c.imapCaps != "" {
+				p("  imap_capability = %s", c.imapCaps)
+			}
 			p("}")
 		}
 	}

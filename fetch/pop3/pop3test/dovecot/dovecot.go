@@ -69,6 +69,9 @@ type Options struct {
 	// OAuth also offers the SASL mechanisms XOAUTH2 and OAUTHBEARER; Dovecot checks the bearer token
 	// as the user's password (so a test's token is the password of a User).
 	OAuth bool
+	// IMAPCapability, when not "", replaces the capabilities Dovecot's IMAP advertises after login
+	// (imap_capability), e.g. to play a server without LITERAL+ or MULTIAPPEND.
+	IMAPCapability string
 }
 
 // Server is a running Dovecot.
@@ -265,6 +268,7 @@ func startIn(dir string, opts *Options, logf func(format string, args ...any)) (
 		passwdPath: passwdPath,
 		mechs:      s.Mechanisms,
 		oauth:      opts.OAuth,
+		imapCaps:   opts.IMAPCapability,
 		lmtpSocket: s.LMTPSocket,
 		imap:       opts.IMAP,
 		quota:      opts.Quota,
