@@ -726,10 +726,11 @@ func (d *IMAP) dial(ctx context.Context) (*imapclient.Client, error) {
 		return nil, &IMAPError{Op: "TLS", Addr: d.o.Addr, Err: err, Code: 78}
 	}
 	var nd net.Dialer
-	raw, err := nd.DialContext(ctx, "tcp", d.o.Addr)
+	tcp, err := nd.DialContext(ctx, "tcp", d.o.Addr)
 	if err != nil {
 		return nil, d.imapErr("connect", err)
 	}
+	raw := &progressConn{Conn: tcp, timeout: d.o.Timeout}
 	// Everything below runs under the timeout: a silent server cannot hold the run.
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
@@ -806,6 +807,24 @@ func (d *IMAP) login(ctx context.Context, c *imapclient.Client) error {
 	}
 	return nil
 }
+
+// progressConn gives every write the profile's timeout to make progress, in place of go-imap's
+// write deadlines (30 s per command, 5 minutes per literal, whatever its size): a server that stops
+// reading fails the run after timeout, and a large message on a slow link is not cut off while it
+// moves. Read deadlines are go-imap's (30 s for each response).
+type progressConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *progressConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(b)
+}
+
+func (c *progressConn) SetWriteDeadline(time.Time) error { return nil }
+
+func (c *progressConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
 
 // xoauth2Client is the client side of Google's and Microsoft's XOAUTH2 SASL mechanism
 // (https://developers.google.com/gmail/imap/xoauth2-protocol); go-sasl has none.

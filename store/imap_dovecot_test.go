@@ -506,3 +506,75 @@ func TestIMAPDovecotSynchronisingLiterals(t *testing.T) {
 		t.Fatalf("over quota: %v, want exit 74 with OVERQUOTA", err)
 	}
 }
+
+// stallProxy forwards to addr, but stops reading from the client after limit octets (the
+// connection stays open): a server that stops reading.
+func stallProxy(t *testing.T, addr string, limit int64) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(c, s) }()
+			go func() { defer wg.Done(); io.CopyN(s, c, limit) }() // then nothing is read
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestIMAPDovecotServerStopsReading: a server that stops reading in the middle of the messages
+// fails the commit after the profile's timeout (exit 75), instead of go-imap's 5 minutes per literal.
+func TestIMAPDovecotServerStopsReading(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	o.Addr, o.TLS, o.AllowPlaintext = stallProxy(t, srv.IMAPAddr, 100_000), store.IMAPNoTLS, true
+	o.Timeout = time.Second
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	msgs := make([]string, 3)
+	for i := range msgs {
+		msgs[i] = fmt.Sprintf("Subject: %d\n\n%s\n", i, strings.Repeat("w", 8<<20))
+	}
+	start := time.Now()
+	_, err = deliverBatch(t, d, msgs)
+	took := time.Since(start)
+	var ie *store.IMAPError
+	if !errors.As(err, &ie) || ie.ExitCode() != 75 {
+		t.Fatalf("err = %v, want exit 75", err)
+	}
+	if took > 30*time.Second {
+		t.Errorf("took %v with a 1 s timeout", took)
+	}
+	t.Logf("failed after %v: %v", took.Round(time.Millisecond), err)
+}
