@@ -257,5 +257,14 @@ func (d *IMAPDestination) String() string {
 	return s + ", password " + src
 }
 
+// checkIMAPLoop refuses a destination that is the account's own POP3 mailbox (the same host and user,
+// INBOX): every run would fetch back what the previous one appended, for ever.
+func (p *parser) checkIMAPLoop(a *Account, node *yaml.Node, sc scope) {
+	d, da := a.Deliver.IMAP, a.Deliver.IMAP.account
+	if da.Host != "" && strings.EqualFold(da.Host, a.Host) && da.User == a.User && strings.EqualFold(d.Mailbox, "INBOX") {
+		p.errAt(node, sc, "deliver.imap", "appends to the INBOX that this account fetches from (%s on %s): every run would fetch its own messages again; name another mailbox or server", a.User, a.Host)
+	}
+}
+
 // StateDir is the configuration's state directory (where an IMAP destination spools its batches).
 func (a *Account) StateDir() string { return a.stateDir }

@@ -503,6 +503,7 @@ func (p *parser) finish(a *Account, dl, al layer, nameNode *yaml.Node) {
 	}
 	if a.Deliver.IMAP != nil {
 		a.Deliver.IMAP.bind(a)
+		p.checkIMAPLoop(a, at("deliver"), sc)
 	}
 
 	if a.TLS == TLSNone {
