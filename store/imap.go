@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -344,8 +345,9 @@ func (d *IMAP) Commit(ctx context.Context, journal func([]Pending) error) error 
 	}
 	if journal != nil {
 		ps := make([]Pending, len(d.batch))
+		at := "@" + strconv.FormatInt(time.Now().Unix(), 10)
 		for i, it := range d.batch {
-			ps[i] = it.p
+			ps[i] = Pending{UID: it.p.UID, Ref: it.p.Ref + at}
 		}
 		if err := journal(ps); err != nil {
 			return err
@@ -557,33 +559,92 @@ func (d *IMAP) Close() error {
 	return nil
 }
 
-// Resolve reports which markers are in the mailbox: `UID SEARCH HEADER X-Popfetch-ID <marker>` for
-// each (RFC 9051 §6.4.4), pipelined, after EXAMINE (read-only: no \Recent, no flags change). A
-// mailbox that does not exist holds none of them.
+// Resolve reports which pending deliveries are in the mailbox. A Ref is the message's marker and
+// the time its batch was journaled ("work/0123…@1765100000"). Each marker is searched for with
+// `UID SEARCH HEADER X-Popfetch-ID <marker>` (RFC 9051 §6.4.4) after EXAMINE (read-only: nothing
+// changes in the mailbox). A mailbox that does not exist holds none of them.
+//
+// A batch whose connection died right after its last octet may still be being stored by the server
+// (for a crashed run, nobody waits for its answer): a marker not found in a batch journaled less than
+// the timeout ago is searched for again once that time has passed, so that a late commit is seen
+// rather than duplicated. That wait happens only when a run restarts within the timeout of a crash.
 func (d *IMAP) Resolve(refs []string) (map[string]bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), d.o.Timeout+time.Duration(len(refs))*time.Second)
+	markers := make([]string, len(refs))
+	journaled := map[string]time.Time{}
+	for i, ref := range refs {
+		markers[i] = ref
+		if m, at, ok := strings.Cut(ref, "@"); ok {
+			markers[i] = m
+			if sec, err := strconv.ParseInt(at, 10, 64); err == nil {
+				journaled[m] = time.Unix(sec, 0)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*d.o.Timeout+time.Duration(len(refs))*time.Second)
 	defer cancel()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	found, err := d.search(ctx, markers)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	var grace time.Time // the end of the newest missing batch's grace time
+	for _, m := range markers {
+		if !found[m] {
+			missing = append(missing, m)
+			if g := journaled[m].Add(d.o.Timeout + 2*time.Second); g.After(grace) { // whole seconds
+				grace = g
+			}
+		}
+	}
+	if len(missing) > 0 && time.Now().Before(grace) {
+		t := time.NewTimer(time.Until(grace))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		again, err := d.search(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for m := range again {
+			found[m] = true
+		}
+	}
+	visible := map[string]bool{}
+	for i, ref := range refs {
+		if found[markers[i]] {
+			visible[ref] = true
+		}
+	}
+	d.lastUsed = time.Now()
+	return visible, nil
+}
+
+// search returns which markers are in the mailbox. d.mu is held.
+func (d *IMAP) search(ctx context.Context, markers []string) (map[string]bool, error) {
 	c, err := d.client(ctx)
 	if err != nil {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	visible := map[string]bool{}
+	found := map[string]bool{}
 	if _, err := c.Select(d.o.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 		var se *imap.Error
 		if errors.As(err, &se) && se.Type == imap.StatusResponseTypeNo &&
 			(se.Code == imap.ResponseCodeNonExistent || se.Code == imap.ResponseCodeTryCreate || se.Code == "") {
-			return visible, nil // no mailbox, no message in it
+			return found, nil // no mailbox, no message in it
 		}
 		return nil, d.fail(ctx, "EXAMINE", err)
 	}
 	// Untagged SEARCH answers cannot be told apart, so searches are not pipelined: one search per
 	// chunk of markers (ORed), then the markers of the messages found are fetched.
-	for start := 0; start < len(refs); start += resolveChunk {
-		chunk := refs[start:min(start+resolveChunk, len(refs))]
+	for start := 0; start < len(markers); start += resolveChunk {
+		chunk := markers[start:min(start+resolveChunk, len(markers))]
 		var crit *imap.SearchCriteria
 		for _, ref := range chunk {
 			one := imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: MarkerHeader, Value: ref}}}
@@ -616,7 +677,7 @@ func (d *IMAP) Resolve(refs []string) (map[string]bool, error) {
 					name, value, ok := strings.Cut(line, ":")
 					if ok && strings.EqualFold(strings.TrimSpace(name), MarkerHeader) {
 						if v := strings.TrimSpace(value); want[v] {
-							visible[v] = true
+							found[v] = true
 						}
 					}
 				}
@@ -626,8 +687,7 @@ func (d *IMAP) Resolve(refs []string) (map[string]bool, error) {
 	if err := c.Unselect().Wait(); err != nil {
 		d.dropLocked() // a server without UNSELECT: start afresh for the APPENDs
 	}
-	d.lastUsed = time.Now()
-	return visible, nil
+	return found, nil
 }
 
 // resolveChunk is how many markers one SEARCH asks for.

@@ -99,7 +99,8 @@ func TestIMAPDovecotHardMessagesByteExact(t *testing.T) {
 		t.Fatalf("mailbox holds %d messages, want %d", len(got), len(msgs))
 	}
 	for i, m := range msgs {
-		want := wantOnServer(journal[i].Ref, m)
+		marker, _, _ := strings.Cut(journal[i].Ref, "@") // the Ref is the marker and the journal time
+		want := wantOnServer(marker, m)
 		if strings.Contains(m, "\x00") {
 			// Dovecot's own rule: a NUL is shown as 0x80 in FETCH. popfetch sent it: the file
 			// Dovecot stored holds it (checked below).
@@ -108,8 +109,8 @@ func TestIMAPDovecotHardMessagesByteExact(t *testing.T) {
 		if !bytes.Equal(got[i].Body, []byte(want)) {
 			t.Errorf("message %d differs:\n got %q\nwant %q", i, trunc(got[i].Body), trunc([]byte(want)))
 		}
-		if !strings.HasPrefix(journal[i].Ref, "work/") || len(journal[i].Ref) != len("work/")+32 {
-			t.Errorf("marker %q is not work/<32 hex>", journal[i].Ref)
+		if !strings.HasPrefix(marker, "work/") || len(marker) != len("work/")+32 {
+			t.Errorf("marker %q is not work/<32 hex>", marker)
 		}
 	}
 	if !maildirHolds(t, srv.Maildir("bob"), "before\x00after") {
@@ -577,4 +578,92 @@ func TestIMAPDovecotServerStopsReading(t *testing.T) {
 		t.Errorf("took %v with a 1 s timeout", took)
 	}
 	t.Logf("failed after %v: %v", took.Round(time.Millisecond), err)
+}
+
+// watchProxy forwards to addr and closes seen the first time the client sends word.
+func watchProxy(t *testing.T, addr, word string) (string, <-chan struct{}) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(c, s); c.Close() }()
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if strings.Contains(string(buf[:n]), word) {
+							once.Do(func() { close(seen) })
+						}
+						s.Write(buf[:n])
+					}
+					if err != nil {
+						s.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), seen
+}
+
+// TestIMAPDovecotResolveLateCommit: a batch journaled moments ago may still be being stored by the
+// server for a connection that died (a crashed run); Resolve must see it once it lands instead of
+// answering "not there" at once (which would deliver it a second time).
+func TestIMAPDovecotResolveLateCommit(t *testing.T) {
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	addr, searched := watchProxy(t, srv.IMAPAddr, "SEARCH")
+	o.Addr, o.TLS, o.AllowPlaintext, o.Timeout = addr, store.IMAPNoTLS, true, 2*time.Second
+	// The late batch: journaled now, stored by "the dead connection" right after the first search.
+	d0, err := store.NewIMAP(imapOptions(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d0.Close()
+	ctx := context.Background()
+	if _, err := d0.Deliver(ctx, store.Envelope{Account: "work", UID: "late"}, strings.NewReader("Subject: late\n\nx\n")); err != nil {
+		t.Fatal(err)
+	}
+	refs := []string{store.PendingRefForTest(d0)} // what the crashed run's journal recorded
+	committed := make(chan error, 1)
+	go func() {
+		<-searched
+		committed <- d0.Commit(ctx, nil)
+	}()
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	vis, err := d.Resolve(refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if !vis[refs[0]] {
+		t.Fatalf("Resolve = %v: the batch that landed after the first search was not seen", vis)
+	}
 }

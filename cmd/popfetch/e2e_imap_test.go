@@ -245,7 +245,8 @@ func TestRelIMAPDroppedMidAppend(t *testing.T) {
 	proxy := newCutProxy(t, "127.0.0.1:"+port, 90_000) // plain IMAP: the cut falls inside a literal
 	p := newProfile(t)
 	_, pport, _ := net.SplitHostPort(proxy.addr())
-	p.add("isp", src, "deliver: "+imapDeliver(t, d, "port: "+pport, "tls: none", "ca_file: -", "allow_plaintext_auth: true"))
+	// timeout 3s: the rerun waits that long (plus 2 s) for a cut batch to land before it delivers it again.
+	p.add("isp", src, "deliver: "+imapDeliver(t, d, "port: "+pport, "tls: none", "ca_file: -", "allow_plaintext_auth: true", "timeout: 3s"))
 	r := p.run("sync")
 	expectCode(t, r, 75)
 	if n := len(src.Messages()); n != len(msgs) {

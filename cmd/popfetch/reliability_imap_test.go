@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -153,7 +154,7 @@ type relIMAPWorker struct {
 
 func (w *relIMAPWorker) setup(dir, mailbox string) *relSetup {
 	_, port, _ := net.SplitHostPort(w.dc.IMAPSAddr)
-	deliver := fmt.Sprintf("{imap: {host: 127.0.0.1, port: %s, ca_file: %s, user: %s, password: %s, mailbox: %s, create: true, timeout: 10s}}",
+	deliver := fmt.Sprintf("{imap: {host: 127.0.0.1, port: %s, ca_file: %s, user: %s, password: %s, mailbox: %s, create: true, timeout: 3s}}",
 		port, w.imapCA, relIMAPUser, relIMAPPassword, mailbox)
 	return relWriteConfigIn(w.t, dir, relProfile{Name: "crash", Port: w.srv.Port(), CAFile: w.ca, Keep: w.keep,
 		Deliver: deliver, Extra: "    received_header: false"})
@@ -291,7 +292,7 @@ func (w *relIMAPWorker) trial(n, k int, kp relIMAPKillPoint) (out relTrialOutcom
 		}
 	}
 
-	r, err := relExec(relRunTimeout, setup.Env, "--config", setup.Config, "sync")
+	r, err := relExec(relRunTimeout, setup.Env, "--config", setup.Config, "-v", "sync")
 	if err != nil {
 		return relTrialOutcome{at: out.at, err: err}
 	}
@@ -307,7 +308,7 @@ func (w *relIMAPWorker) trial(n, k int, kp relIMAPKillPoint) (out relTrialOutcom
 	out.lost, out.dup = tally.lost, tally.duplicated
 	switch {
 	case !tally.ok() || tally.delivered != len(seeded):
-		out.err = fmt.Errorf("after the rerun: %v", tally)
+		out.err = fmt.Errorf("after the rerun: %v (signalled run: exit %d; rerun: %s)", tally, first.code, strings.TrimSpace(r.stderr))
 	case w.keep && len(onServer) != len(seeded):
 		out.err = fmt.Errorf("keep mode: the server holds %d messages, want %d", len(onServer), len(seeded))
 	case !w.keep && len(onServer) != 0:
