@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -790,7 +791,7 @@ func (d *IMAP) dial(ctx context.Context) (*imapclient.Client, error) {
 	if err != nil {
 		return nil, d.imapErr("connect", err)
 	}
-	raw := &progressConn{Conn: tcp, timeout: d.o.Timeout}
+	raw := newProgressConn(tcp, d.o.Timeout)
 	// Everything below runs under the timeout: a silent server cannot hold the run.
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
@@ -868,23 +869,60 @@ func (d *IMAP) login(ctx context.Context, c *imapclient.Client) error {
 	return nil
 }
 
-// progressConn gives every write the profile's timeout to make progress, in place of go-imap's
-// write deadlines (30 s per command, 5 minutes per literal, whatever its size): a server that stops
-// reading fails the run after timeout, and a large message on a slow link is not cut off while it
-// moves. Read deadlines are go-imap's (30 s for each response).
+// progressConn replaces go-imap's deadlines (30 s for each answer, counted from when it starts
+// waiting, even while popfetch is still sending; 5 minutes per literal, whatever its size) by one
+// rule: the connection fails when neither direction has made progress for the profile's timeout. A
+// server that stops reading or stops answering fails the run after timeout, and a large batch on a
+// slow link is not cut off while it moves.
 type progressConn struct {
 	net.Conn
 	timeout time.Duration
+	last    atomic.Int64 // UnixNano of the last octet moved either way
+	queued  int          // the send queue when Read last looked (Read's goroutine only)
+}
+
+func newProgressConn(c net.Conn, timeout time.Duration) *progressConn {
+	p := &progressConn{Conn: c, timeout: timeout}
+	p.last.Store(time.Now().UnixNano())
+	return p
 }
 
 func (c *progressConn) Write(b []byte) (int, error) {
 	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Write(b)
+	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
-func (c *progressConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *progressConn) Read(b []byte) (int, error) {
+	for {
+		last := c.last.Load()
+		c.Conn.SetReadDeadline(time.Unix(0, last).Add(c.timeout))
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			c.last.Store(time.Now().UnixNano())
+		}
+		if n == 0 && err != nil && isTimeout(err) {
+			if c.last.Load() != last {
+				continue // the other direction moved meanwhile: wait on
+			}
+			// What was written may still be on its way (a slow link): as long as the peer
+			// acknowledges more of it, the connection moves.
+			if q := unsent(c.Conn); q > 0 && q != c.queued {
+				c.queued = q
+				c.last.Store(time.Now().UnixNano())
+				continue
+			}
+		}
+		return n, err
+	}
+}
 
-func (c *progressConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
+func (c *progressConn) SetDeadline(time.Time) error      { return nil }
+func (c *progressConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *progressConn) SetWriteDeadline(time.Time) error { return nil }
 
 // xoauth2Client is the client side of Google's and Microsoft's XOAUTH2 SASL mechanism
 // (https://developers.google.com/gmail/imap/xoauth2-protocol); go-sasl has none.

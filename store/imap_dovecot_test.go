@@ -667,3 +667,76 @@ func TestIMAPDovecotResolveLateCommit(t *testing.T) {
 		t.Fatalf("Resolve = %v: the batch that landed after the first search was not seen", vis)
 	}
 }
+
+// slowProxy forwards to addr, passing the client's octets at about rate octets per second.
+func slowProxy(t *testing.T, addr string, rate int) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			// A small receive window, so that what the link has not carried yet waits in the
+			// sender's socket, as on a real slow link (not in this proxy's buffers).
+			c.(*net.TCPConn).SetReadBuffer(16 << 10)
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(c, s); c.Close() }()
+			go func() {
+				defer wg.Done()
+				defer s.Close()
+				buf := make([]byte, rate/10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if _, err := s.Write(buf[:n]); err != nil {
+							return
+						}
+						time.Sleep(time.Duration(n) * time.Second / time.Duration(rate)) // the link's speed
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestIMAPDovecotSlowUpload: a batch that takes longer to upload than go-imap's 30 s wait for an
+// answer (the server says nothing while it receives literals) is delivered: the timeout counts from
+// the last octet moved, not from the last answer.
+func TestIMAPDovecotSlowUpload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 40 s; skipped with -short")
+	}
+	srv := imapServer(t, "")
+	o := imapOptions(t, srv)
+	o.Addr, o.TLS, o.AllowPlaintext, o.Timeout = slowProxy(t, srv.IMAPAddr, 100_000), store.IMAPNoTLS, true, 5*time.Second
+	d, err := store.NewIMAP(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	msg := "Subject: big\n\n" + strings.Repeat(strings.Repeat("u", 76)+"\n", 45_000) // 3.5 MB: 35 s at 100 kB/s
+	start := time.Now()
+	if _, err := deliverBatch(t, d, []string{msg}); err != nil {
+		t.Fatalf("after %v: %v", time.Since(start).Round(time.Second), err)
+	}
+	if got := srv.IMAPMailbox(t, "bob", "hunter2", "INBOX"); len(got) != 1 {
+		t.Fatalf("%d messages, want 1", len(got))
+	}
+}
