@@ -869,11 +869,12 @@ func (d *IMAP) login(ctx context.Context, c *imapclient.Client) error {
 	return nil
 }
 
-// progressConn replaces go-imap's deadlines (30 s for each answer, counted from when it starts
-// waiting, even while popfetch is still sending; 5 minutes per literal, whatever its size) by one
-// rule: the connection fails when neither direction has made progress for the profile's timeout. A
-// server that stops reading or stops answering fails the run after timeout, and a large batch on a
-// slow link is not cut off while it moves.
+// progressConn replaces go-imap's deadlines (30 s for each answer; 5 minutes per literal, whatever
+// its size) by one rule: the connection fails when nothing has moved for the profile's timeout —
+// octets written, octets read, or (Linux) the socket's send queue draining. A server that stops
+// reading or answering fails the run after timeout, and a large batch on a slow link is not cut off
+// while it moves. It also bounds how long a server may take to answer the end of a batch, which
+// Resolve's grace time relies on.
 type progressConn struct {
 	net.Conn
 	timeout time.Duration

@@ -716,9 +716,10 @@ func slowProxy(t *testing.T, addr string, rate int) string {
 	return ln.Addr().String()
 }
 
-// TestIMAPDovecotSlowUpload: a batch that takes longer to upload than go-imap's 30 s wait for an
-// answer (the server says nothing while it receives literals) is delivered: the timeout counts from
-// the last octet moved, not from the last answer.
+// TestIMAPDovecotSlowUpload: a batch that takes 35 s to upload on a slow link, with a 5 s timeout,
+// is delivered: the server says nothing while it receives the literals and much of the batch waits in
+// the socket's send queue after the last write, and the wait for the answer counts the queue
+// draining as progress (it failed after 6 s when only octets written or read counted).
 func TestIMAPDovecotSlowUpload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes 40 s; skipped with -short")
