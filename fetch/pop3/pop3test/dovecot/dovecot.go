@@ -1,6 +1,8 @@
 // Package dovecot starts a private, real Dovecot for integration tests: POP3 with implicit TLS
 // (RFC 8314) and POP3 with STLS (RFC 2595) on 127.0.0.1, and optionally LMTP (RFC 2033) on a unix
-// socket, all configured from files generated in t.TempDir(), with a certificate made in Go.
+// socket, and optionally IMAP (implicit TLS and STARTTLS; Options.IMAP, with a quota, a reduced
+// capability list or XOAUTH2 on request), all configured from files generated in t.TempDir(), with a
+// certificate made in Go. IMAPMailbox reads a mailbox back as an IMAP client sees it.
 // StartServer does the same outside a test, for programs such as the benchmark in bench/.
 //
 // Start skips the test when no dovecot binary is installed, unless POPFETCH_REQUIRE_DOVECOT=1 is set
