@@ -18,12 +18,15 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
+require github.com/emersion/go-message v0.18.2 // indirect
+
 require (
 	github.com/VividCortex/ewma v1.2.0 // indirect
 	github.com/acarl005/stripansi v0.0.0-20180116102854-5a71ef0e047d // indirect
 	github.com/clipperhouse/uax29/v2 v2.7.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/danieljoos/wincred v1.2.3 // indirect
+	github.com/emersion/go-imap/v2 v2.0.0-beta.8
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
 	github.com/mattn/go-runewidth v0.0.30 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
@@ -33,3 +36,5 @@ require (
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
 )
+
+replace github.com/emersion/go-imap/v2 => ./internal/go-imap-v2

@@ -135,6 +135,7 @@ type measure struct {
 	wall, cpu time.Duration
 	rssKB     int64
 	stats     proxyStats
+	imap      proxyStats // the IMAP leg of the i-* scenarios
 	err       error
 }
 

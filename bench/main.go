@@ -2,7 +2,7 @@
 
 // Command bench measures popfetch side by side with mpop and fetchmail against a private Dovecot.
 //
-//	go run ./bench [-runs N] [-scenario a,b,...] [-big] [-huge] [-out FILE]
+//	go run ./bench [-runs N] [-scenario a,b,...] [-big] [-huge] [-imap] [-out FILE]
 //
 // It starts a private Dovecot POP3S on 127.0.0.1 (package dovecot), seeds its mailboxes with
 // deterministic messages, and puts a latency-injecting proxy in front of it. Each fetcher that is
@@ -15,7 +15,9 @@
 // Reported per fetcher: the median over the runs of wall time, CPU time (user+system of the process
 // and the children it waited for, from wait4) and peak RSS (the largest of those processes), the
 // round trips counted at the proxy, and the ratio of each median to popfetch's in the same
-// invocation. See docs/BENCHMARKS.md.
+// invocation. The i-* scenarios (-imap, or -scenario i) measure popfetch appending to Dovecot's IMAP
+// (deliver: imap:) beside popfetch into a maildir, with the round trips of both legs (bench/imap.go).
+// See docs/BENCHMARKS.md.
 package main
 
 import (
@@ -46,6 +48,7 @@ type scenario struct {
 	nothingNew bool // time a second keep run that finds nothing new (the first one seeds the state)
 	accounts   int
 	optional   string // the flag that enables it, "" when it runs by default
+	imap       bool   // popfetch into Dovecot IMAP, compared with popfetch into a maildir (bench/imap.go)
 	gen        func(sc string, acct int) [][]byte
 }
 
@@ -80,6 +83,9 @@ var scenarios = []*scenario{
 	{id: "c-20x5MB", title: "20 × 5 MB, 0 ms RTT, delete", accounts: 1, gen: bigs(20, 5<<20)},
 	{id: "c-1x200MB", title: "1 × 200 MB, 0 ms RTT, delete", accounts: 1, optional: "big", gen: bigs(1, 200<<20)},
 	{id: "d-20-accounts", title: "20 accounts × 50 × 4 KB, 50 ms RTT, delete", rtt: 50 * ms, accounts: 20, gen: smalls(50, 4096)},
+	{id: "i-0ms-delete", title: "1,000 × 4 KB, POP3S → IMAP, 0 ms RTT on both legs, delete", accounts: 1, imap: true, optional: "imap", gen: smalls(1000, 4096)},
+	{id: "i-50ms-delete", title: "1,000 × 4 KB, POP3S → IMAP, 50 ms RTT on both legs, delete", rtt: 50 * ms, accounts: 1, imap: true, optional: "imap", gen: smalls(1000, 4096)},
+	{id: "i-20x5MB", title: "20 × 5 MB, POP3S → IMAP, 0 ms RTT, delete", accounts: 1, imap: true, optional: "imap", gen: bigs(20, 5<<20)},
 	{id: "e-100k-nothing-new", title: "nothing new (100,000 on the server, keep), 0 ms RTT", keep: true, nothingNew: true, accounts: 1, optional: "huge", gen: smalls(100000, 1024)},
 }
 
@@ -102,6 +108,7 @@ type options struct {
 	out        string
 	only       map[string]bool
 	big, huge  bool
+	imap       bool
 	keepFailed bool
 	traceDir   string
 	fetchers   map[string]bool
@@ -114,6 +121,7 @@ func main() {
 	flag.StringVar(&only, "scenario", "", "comma-separated scenario ids or prefixes (a, b, c, d, e, or e.g. a-50ms-keep); default all enabled")
 	flag.BoolVar(&o.big, "big", false, "also run c-1x200MB (1 × 200 MB)")
 	flag.BoolVar(&o.huge, "huge", false, "also run e-100k-nothing-new (100,000 messages on the server)")
+	flag.BoolVar(&o.imap, "imap", false, "also run the i-* scenarios: popfetch into Dovecot IMAP beside popfetch into a maildir (or -scenario i)")
 	flag.DurationVar(&o.slow, "slow", 30*time.Second, "a fetcher whose run takes longer than this is measured only once in that scenario")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "kill a fetcher run after this long (reported as FAILED)")
 	flag.Int64Var(&o.bandwidth, "bandwidth", 0, "cap each direction of each connection at this many bytes/s at the proxy (0: no cap)")
@@ -168,6 +176,8 @@ func (o options) selected(sc *scenario) bool {
 		return o.big || named
 	case "huge":
 		return o.huge || named
+	case "imap":
+		return o.imap || named || o.only != nil
 	}
 	return true
 }
@@ -237,11 +247,16 @@ func run(ctx context.Context, o options) error {
 
 	var chosen []*scenario
 	var users []dovecot.User
+	withIMAP := false
 	for _, sc := range scenarios {
 		if !o.selected(sc) {
 			continue
 		}
 		chosen = append(chosen, sc)
+		if sc.imap && !withIMAP {
+			withIMAP = true
+			users = append(users, dovecot.User{Name: imapUser, Password: password})
+		}
 		for a := range sc.accounts {
 			users = append(users, dovecot.User{Name: userName(sc, a), Password: password})
 		}
@@ -251,7 +266,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	logf("starting Dovecot")
-	srv, err := dovecot.StartServer(&dovecot.Options{Users: users})
+	srv, err := dovecot.StartServer(&dovecot.Options{Users: users, IMAP: withIMAP})
 	if err != nil {
 		return err
 	}
@@ -265,6 +280,18 @@ func run(ctx context.Context, o options) error {
 	for _, sc := range chosen {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if sc.imap {
+			if len(active) == 0 || active[0].name != "popfetch" {
+				return fmt.Errorf("%s: needs popfetch among -fetchers", sc.id)
+			}
+			res, err := runIMAPScenario(ctx, o, sc, srv, active[0], work, caFile)
+			if err != nil {
+				return fmt.Errorf("%s: %v", sc.id, err)
+			}
+			rep.b.WriteString(imapTable(sc, res))
+			fmt.Print(imapTable(sc, res))
+			continue
 		}
 		res, err := runScenario(ctx, o, sc, srv, active, work, caFile)
 		if err != nil {

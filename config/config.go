@@ -181,7 +181,7 @@ func (p PasswordSource) CommandString() string {
 
 // Destination is where an account's messages are delivered: exactly one kind.
 type Destination struct {
-	Kind      string            // DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP or DeliverGmail
+	Kind      string            // DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP, DeliverIMAP or DeliverGmail
 	Path      string            // maildir, mbox: absolute path
 	Command   []string          // mda: argv, or {"sh", "-c", line} when Shell
 	Shell     bool              // mda: given as a string, run by sh -c
@@ -189,6 +189,7 @@ type Destination struct {
 	Recipient string            // lmtp, smtp: the envelope recipient
 	SMTPTLS   string            // smtp: SMTPTLSVerify or SMTPTLSOpportunistic (smtp_tls.go)
 	SMTPCA    string            // smtp: ca_file, extra trust anchors (PEM) for SMTPTLSVerify, or ""
+	IMAP      *IMAPDestination  // imap: the mailbox and the server (see Account.DeliveryAccount)
 	Gmail     *GmailDestination // gmail
 }
 
@@ -225,6 +226,10 @@ func (d Destination) String() string {
 				s += "; oauth2 " + d.Gmail.OAuth2.String()
 			}
 			return s
+		}
+	case DeliverIMAP:
+		if d.IMAP != nil {
+			return d.IMAP.String()
 		}
 	}
 	return "(none)"

@@ -163,11 +163,10 @@ func (p *parser) finishGmail(a *Account, sc scope, at func(string) *yaml.Node, h
 	}
 }
 
-// DeliveryAccount returns the account that holds the destination's own credentials, or nil when the
-// destination has none (maildir, mbox, mda, lmtp, smtp). It is named "NAME@deliver": its refresh token
-// is in the keyring under "NAME@deliver:oauth2-refresh" (or STATE_DIR/NAME@deliver.oauth2), and
+// gmailDeliveryAccount is DeliveryAccount for deliver: gmail: (nil without its oauth2:). Its refresh
+// token is in the keyring under "NAME@deliver:oauth2-refresh" (or STATE_DIR/NAME@deliver.oauth2), and
 // Secret yields its access token as for a POP account with oauth2:.
-func (a *Account) DeliveryAccount() *Account {
+func (a *Account) gmailDeliveryAccount() *Account {
 	if a.Deliver.Kind != DeliverGmail || a.Deliver.Gmail == nil || a.Deliver.Gmail.OAuth2 == nil {
 		return nil
 	}
@@ -176,9 +175,6 @@ func (a *Account) DeliveryAccount() *Account {
 		OAuth2: a.Deliver.Gmail.OAuth2, Timeout: a.Timeout, Deliver: a.Deliver,
 		configPath: a.configPath, stateDir: a.stateDir}
 }
-
-// DeliverySuffix ends the name of a DeliveryAccount.
-const DeliverySuffix = "@deliver"
 
 // OAuth2Refused returns a fresh access token after a server refused the token refused (HTTP 401: it
 // expired early or was revoked): the cached one is dropped if it is still refused, then Secret
@@ -202,6 +198,3 @@ func (a *Account) OAuth2Refused(ctx context.Context, o *SecretOptions, refused s
 	}
 	return a.oauth2AccessToken(ctx, o)
 }
-
-// StateDir is the configuration's state directory (where a destination may spool messages).
-func (a *Account) StateDir() string { return a.stateDir }

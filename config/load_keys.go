@@ -19,7 +19,7 @@ var (
 		"keep", "keep_days", "fetch_all", "max_size", "oversize", "max_messages", "timeout", "deliver",
 		"received_header", "interval", "oauth2", "delete_imported"}
 	passwordKeys = []string{"password", "password_command", "password_env"}
-	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP, DeliverGmail}
+	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP, DeliverIMAP, DeliverGmail}
 	addressKeys  = []string{"address", "recipient"}
 	smtpTLSKeys  = []string{"tls", "ca_file"} // smtp only: smtp_tls.go
 	tlsModes     = []string{TLSImplicit, TLSStartTLS, TLSNone}
@@ -226,6 +226,10 @@ func (p *parser) finish(a *Account, dl, al layer, nameNode *yaml.Node) {
 	}
 	if !has("received_header") {
 		a.TraceHeader = true
+	}
+	if a.Deliver.IMAP != nil {
+		a.Deliver.IMAP.bind(a)
+		p.checkIMAPLoop(a, at("deliver"), sc)
 	}
 
 	if a.TLS == TLSNone {

@@ -104,7 +104,7 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := cfg.Names(), []string{"archive", "forward", "home", "isp", "lists", "office", "work"}; !slices.Equal(got, want) {
+	if got, want := cfg.Names(), []string{"archive", "forward", "home", "isp", "isp-imap", "lists", "office", "work"}; !slices.Equal(got, want) {
 		t.Fatalf("accounts %v, want %v", got, want)
 	}
 	if cfg.StateDir != "/home/alice/.local/state/popfetch" {

@@ -136,6 +136,10 @@ func (p *parser) deliver(e entry, sc scope) (Destination, bool) {
 			ok = ok && good
 		case DeliverLMTP, DeliverSMTP:
 			ok = p.address(e, sc, key, &d) && ok
+		case DeliverIMAP:
+			var good bool
+			d.IMAP, good = p.deliverIMAP(e, sc)
+			ok = ok && good
 		case DeliverGmail:
 			ok = p.gmail(e, sc, &d) && ok
 		}

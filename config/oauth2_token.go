@@ -89,13 +89,9 @@ type oauth2File struct {
 }
 
 func (a *Account) loginCommand() string {
-	name := a.Name
-	if base, ok := strings.CutSuffix(a.Name, DeliverySuffix); ok { // a DeliveryAccount
-		name = "--deliver " + base
-	}
-	cmd := "popfetch oauth2 login " + name
+	cmd := "popfetch " + a.commandFor("oauth2 login")
 	if def, err := DefaultPath(); err == nil && a.configPath != "" && a.configPath != def {
-		cmd += " (for this configuration file: popfetch --config " + shquote.Quote(a.configPath) + " oauth2 login " + name + ")"
+		cmd += " (for this configuration file: popfetch --config " + shquote.Quote(a.configPath) + " " + a.commandFor("oauth2 login") + ")"
 	}
 	return cmd
 }

@@ -177,8 +177,12 @@ func (a *Account) Secret(ctx context.Context, o *SecretOptions) (string, error) 
 func keyringHint(err error, account, path string) error {
 	switch {
 	case errors.Is(err, ErrKeyringNotFound):
-		return fmt.Errorf("%w (service %q, key %q); store it with `popfetch password set %s`, or give the profile a password_command or password_env",
-			err, KeyringService, account, account)
+		set := "password set " + account
+		if owner, ok := strings.CutSuffix(account, DeliverySuffix); ok {
+			set = "password set --deliver " + owner
+		}
+		return fmt.Errorf("%w (service %q, key %q); store it with `popfetch %s`, or give the profile a password_command or password_env",
+			err, KeyringService, account, set)
 	case errors.Is(err, ErrKeyringTimeout):
 		return fmt.Errorf("%w; is it locked, waiting for an unlock prompt? Unlock it, raise password_timeout, or use password_command (e.g. [\"pass\", \"show\", \"mail/%s\"]) or password_env in %s",
 			err, account, path)

@@ -25,6 +25,8 @@ var (
 	// ErrAuth: a hosted mailbox (IMAP, the Gmail API) refused the destination's credentials, or the
 	// token lacks the scopes popfetch needs: the user must log in again.
 	ErrAuth = errors.New("store: destination refused the credentials")
+	// ErrConfig: the profile's settings for a destination cannot be used (an unreadable ca_file).
+	ErrConfig = errors.New("store: destination misconfigured")
 )
 
 // IOError is a local I/O failure of a destination or of the state: disk full (ENOSPC), EIO, a

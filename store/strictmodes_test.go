@@ -175,6 +175,8 @@ func exitCodeOf(err error) int {
 	switch {
 	case errors.As(err, new(*fsutil.UnsafeError)):
 		return 78
+	case errors.Is(err, ErrConfig):
+		return 78
 	case errors.Is(err, ErrTLS):
 		return 69
 	case errors.Is(err, ErrAuth):

@@ -21,6 +21,8 @@ func storeExitCode(err error) (int, bool) {
 	switch {
 	case errors.Is(err, store.ErrTLS):
 		return exitUnavailable, true // a required STARTTLS to the LMTP/SMTP server failed
+	case errors.Is(err, store.ErrConfig):
+		return exitConfig, true // the profile's destination settings cannot be used
 	case errors.Is(err, store.ErrAuth):
 		return exitNoPerm, true // a hosted mailbox refused the destination's credentials
 	case errors.Is(err, store.ErrTemporary):

@@ -22,9 +22,9 @@ func oauth2Command(env *appEnv) *cli.Command {
 			Usage:     "log in in a browser (authorization code with PKCE, redirect to 127.0.0.1) and store the refresh token",
 			ArgsUsage: "ACCOUNT",
 			Flags: []cli.Flag{
-				&cli.BoolFlag{Name: "deliver", Usage: "log in the account's destination (deliver: gmail) instead of its POP3 server"},
 				&cli.BoolFlag{Name: "device", Usage: "use the device-code flow: open a URL and enter a code on any device (for machines without a browser)"},
 				&cli.DurationFlag{Name: "timeout", Value: config.DefaultOAuth2LoginTimeout, Usage: "how long to wait for the sign-in"},
+				deliverFlag(),
 			},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
@@ -41,8 +41,8 @@ type oauth2Options struct {
 	*globalOptions
 	account string
 	device  bool
-	deliver bool // log in the destination's account (NAME@deliver)
 	timeout time.Duration
+	deliver bool // --deliver: log in the destination's account (ACCOUNT@deliver)
 }
 
 func runOAuth2Login(ctx context.Context, o oauth2Options) (err error) {
@@ -52,12 +52,9 @@ func runOAuth2Login(ctx context.Context, o oauth2Options) (err error) {
 	}
 	defer func() { err = forAccount(a.Name, err) }()
 	if o.deliver {
-		da := a.DeliveryAccount()
-		if da == nil {
-			return withCode(exitConfig, fmt.Errorf("account %q: its destination (%s) has no oauth2: of its own in %s; --deliver is for deliver: {gmail: {oauth2: …}}",
-				a.Name, a.Deliver.Kind, cfg.Path))
+		if a, err = deliveryAccount(cfg, a); err != nil {
+			return err
 		}
-		a = da
 	}
 	if a.OAuth2 == nil {
 		return withCode(exitConfig, fmt.Errorf("account %q has no oauth2: profile in %s; add e.g. oauth2: {provider: google, client_id: …} (see the README's OAuth2 section)",

@@ -22,7 +22,7 @@ func passwordCommand(env *appEnv) *cli.Command {
 			if c.NArg() != 1 {
 				return withCode(exitUsage, fmt.Errorf("usage: popfetch password %s ACCOUNT (one account name)", c.Command.Name))
 			}
-			return run(c.Context, passwordOptions{globalOptions: globalsFrom(c, env), account: c.Args().First()})
+			return run(c.Context, passwordOptions{globalOptions: globalsFrom(c, env), account: c.Args().First(), deliver: c.Bool("deliver")})
 		}
 	}
 	return &cli.Command{
@@ -35,12 +35,14 @@ func passwordCommand(env *appEnv) *cli.Command {
 				Name:      "set",
 				Usage:     "store the password (or OAuth access token) of ACCOUNT: typed without echo on a terminal, or one line read from stdin",
 				ArgsUsage: "ACCOUNT",
+				Flags:     []cli.Flag{deliverFlag()},
 				Action:    action(runPasswordSet),
 			},
 			{
 				Name:      "delete",
 				Usage:     "remove the stored password of ACCOUNT",
 				ArgsUsage: "ACCOUNT",
+				Flags:     []cli.Flag{deliverFlag()},
 				Action:    action(runPasswordDelete),
 			},
 		},
@@ -50,6 +52,7 @@ func passwordCommand(env *appEnv) *cli.Command {
 type passwordOptions struct {
 	*globalOptions
 	account string
+	deliver bool // --deliver: the destination's password (keyring key ACCOUNT@deliver)
 }
 
 var validAccount = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
@@ -65,6 +68,11 @@ func runPasswordSet(ctx context.Context, opts passwordOptions) error {
 	a := cfg.Account(opts.account)
 	if a == nil {
 		return withCode(exitUsage, fmt.Errorf("no account %q in %s (accounts: %s)", opts.account, cfg.Path, strings.Join(cfg.Names(), ", ")))
+	}
+	if opts.deliver {
+		if a, err = deliveryAccount(cfg, a); err != nil {
+			return err
+		}
 	}
 	if a.Password.Kind != config.SourceKeyring {
 		fmt.Fprintf(opts.stderr, "popfetch: warning: account %q takes its password from %s in %s; the keyring entry is used only without password, password_command and password_env\n",
@@ -90,12 +98,19 @@ func runPasswordDelete(ctx context.Context, opts passwordOptions) error {
 		return withCode(exitUsage, fmt.Errorf("%q is not an account name (letters, digits, '.', '_', '-')", opts.account))
 	}
 	timeout := config.DefaultKeyringTimeout
+	if opts.deliver {
+		opts.account += config.DeliverySuffix
+	}
 	if path, err := configPath(opts.globalOptions); err == nil {
 		cfg, _ := config.Load(path) // only for password_timeout: a broken file does not stop a delete
 		if cfg == nil {
 			cfg = &config.Config{}
 		}
-		if a := cfg.Account(opts.account); a != nil && a.Password.Timeout > 0 {
+		a := cfg.Account(opts.account)
+		if owner := cfg.Account(strings.TrimSuffix(opts.account, config.DeliverySuffix)); opts.deliver && owner != nil {
+			a = owner.DeliveryAccount()
+		}
+		if a != nil && a.Password.Timeout > 0 {
 			timeout = a.Password.Timeout
 		}
 	}

@@ -90,6 +90,8 @@ func openDestination(a *config.Account) (store.Destination, error) {
 		return openSMTP(a) // smtp_tls.go
 	case config.DeliverGmail:
 		return openGmail(a) // wire_gmail.go
+	case config.DeliverIMAP:
+		return openIMAP(a) // wire_imap.go
 	}
 	return nil, fmt.Errorf("account %q: unknown destination %q", a.Name, d.Kind)
 }

@@ -1,6 +1,8 @@
 // Package dovecot starts a private, real Dovecot for integration tests: POP3 with implicit TLS
 // (RFC 8314) and POP3 with STLS (RFC 2595) on 127.0.0.1, and optionally LMTP (RFC 2033) on a unix
-// socket, all configured from files generated in t.TempDir(), with a certificate made in Go.
+// socket, and optionally IMAP (implicit TLS and STARTTLS; Options.IMAP, with a quota, a reduced
+// capability list or XOAUTH2 on request), all configured from files generated in t.TempDir(), with a
+// certificate made in Go. IMAPMailbox reads a mailbox back as an IMAP client sees it.
 // StartServer does the same outside a test, for programs such as the benchmark in bench/.
 //
 // Start skips the test when no dovecot binary is installed, unless POPFETCH_REQUIRE_DOVECOT=1 is set
@@ -60,6 +62,18 @@ type User struct{ Name, Password string }
 type Options struct {
 	Users []User // default: one user "alice" with password "secret"
 	LMTP  bool   // also start LMTP on a unix socket (Server.LMTPSocket)
+	// IMAP also starts IMAP (RFC 9051) on 127.0.0.1: implicit TLS (Server.IMAPSAddr) and plain with
+	// STARTTLS (Server.IMAPAddr), on the same users and mailboxes.
+	IMAP bool
+	// Quota, when not "", enables Dovecot's quota plugin for every user with this storage limit
+	// (a quota_rule value such as "64K"); an APPEND beyond it is refused "NO [OVERQUOTA]".
+	Quota string
+	// OAuth also offers the SASL mechanisms XOAUTH2 and OAUTHBEARER; Dovecot checks the bearer token
+	// as the user's password (so a test's token is the password of a User).
+	OAuth bool
+	// IMAPCapability, when not "", replaces the capabilities Dovecot's IMAP advertises after login
+	// (imap_capability), e.g. to play a server without LITERAL+ or MULTIAPPEND.
+	IMAPCapability string
 }
 
 // Server is a running Dovecot.
@@ -67,6 +81,8 @@ type Server struct {
 	POP3SAddr  string // implicit TLS on 127.0.0.1:<port>
 	POP3Addr   string // plain POP3 on 127.0.0.1:<port> that offers STLS
 	LMTPSocket string // unix socket path when Options.LMTP
+	IMAPSAddr  string // with Options.IMAP: IMAP with implicit TLS on 127.0.0.1:<port>
+	IMAPAddr   string // with Options.IMAP: plain IMAP on 127.0.0.1:<port> that offers STARTTLS
 
 	CAPEM       []byte         // the CA that signed the server certificate, PEM
 	CAPool      *x509.CertPool // the same CA as a pool
@@ -253,7 +269,11 @@ func startIn(dir string, opts *Options, logf func(format string, args ...any)) (
 		keyPath:    keyPath,
 		passwdPath: passwdPath,
 		mechs:      s.Mechanisms,
+		oauth:      opts.OAuth,
+		imapCaps:   opts.IMAPCapability,
 		lmtpSocket: s.LMTPSocket,
+		imap:       opts.IMAP,
+		quota:      opts.Quota,
 		ids:        ids,
 	}
 	if err := os.Mkdir(cfg.stateDir, 0o755); err != nil {
@@ -264,11 +284,16 @@ func startIn(dir string, opts *Options, logf func(format string, args ...any)) (
 	// The ports are chosen here and then handed to Dovecot, so another process can take one in
 	// between; retry a few times when that happens.
 	for attempt := 1; ; attempt++ {
-		ports, err := freePorts(2)
+		ports, err := freePorts(4)
 		if err != nil {
 			return nil, fmt.Errorf("dovecot: %v", err)
 		}
 		cfg.pop3Port, cfg.pop3sPort = ports[0], ports[1]
+		if opts.IMAP {
+			cfg.imapPort, cfg.imapsPort = ports[2], ports[3]
+			s.IMAPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.imapPort))
+			s.IMAPSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.imapsPort))
+		}
 		if err := os.WriteFile(confPath, []byte(cfg.render()), 0o644); err != nil {
 			return nil, fmt.Errorf("dovecot: %v", err)
 		}
@@ -335,7 +360,10 @@ func (s *Server) start(bin, confPath string) error {
 			}
 		}
 	}
-	for _, addr := range []string{s.POP3Addr, s.POP3SAddr} {
+	for _, addr := range []string{s.POP3Addr, s.POP3SAddr, s.IMAPAddr, s.IMAPSAddr} {
+		if addr == "" {
+			continue
+		}
 		if err := waitFor("tcp", addr); err != nil {
 			return err
 		}
