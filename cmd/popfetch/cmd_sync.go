@@ -172,7 +172,7 @@ func runSync(ctx context.Context, o syncOptions) error {
 }
 
 // syncAccount runs one account: lock, state, destination, recovery, then the engine.
-func syncAccount(ctx context.Context, o syncOptions, cfg *config.Config, a *config.Account, rep *reporter) (fetch.Result, error) {
+func syncAccount(ctx context.Context, o syncOptions, cfg *config.Config, a *config.Account, rep *reporter) (res fetch.Result, err error) {
 	if ctx.Err() != nil {
 		return fetch.Result{}, fetch.ErrInterrupted
 	}
@@ -191,7 +191,12 @@ func syncAccount(ctx context.Context, o syncOptions, cfg *config.Config, a *conf
 		return fetch.Result{}, err
 	}
 	defer lock.Unlock()
-	st, err := store.OpenState(cfg.StateDir, a.Name)
+	var st *store.State
+	if !o.dryRun { // `popfetch status` (status_record.go): under the lock, after st.Close
+		start := time.Now()
+		defer func() { recordRun(ctx, rep, cfg.StateDir, a, acct.Policy.Keep, start, res, err, st) }()
+	}
+	st, err = store.OpenState(cfg.StateDir, a.Name)
 	if err != nil {
 		return fetch.Result{}, err
 	}
@@ -222,7 +227,7 @@ func syncAccount(ctx context.Context, o syncOptions, cfg *config.Config, a *conf
 		dest = destination{d: d, acct: a}
 	}
 	prog := rep.account(a.Name)
-	res, err := fetch.Sync(o.abort, acct, dest, state{st}, fetch.Options{DryRun: o.dryRun, Progress: prog, Stop: ctx.Done()})
+	res, err = fetch.Sync(o.abort, acct, dest, state{st}, fetch.Options{DryRun: o.dryRun, Progress: prog, Stop: ctx.Done()})
 	prog.finish(err == nil)
 	return res, err
 }

@@ -335,7 +335,7 @@ func editDistance(a, b string) int {
 func commands(stdin io.Reader) []*cli.Command {
 	return []*cli.Command{syncCommand(stdin), checkCommand(stdin), listCommand(stdin), catCommand(stdin),
 		serverinfoCommand(stdin), demoCommand(stdin), initCommand(stdin), configCommand(stdin), passwordCommand(stdin),
-		stateCommand(stdin), completionCommand(stdin), manCommand(stdin), daemonCommand(stdin), oauth2Command(stdin),
+		stateCommand(stdin), statusCommand(stdin), completionCommand(stdin), manCommand(stdin), daemonCommand(stdin), oauth2Command(stdin),
 		versionCommand()}
 }
 
