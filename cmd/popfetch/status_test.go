@@ -260,7 +260,7 @@ func TestDaemonMetrics(t *testing.T) {
 	if err != nil || st == nil {
 		t.Fatalf("work's status: %v", err)
 	}
-	now := float64(time.Now().Unix())
+	now := float64(time.Now().UnixNano()) / 1e9
 	want := map[string]float64{
 		`popfetch_messages_fetched_total{account="work"}`:              2,
 		`popfetch_messages_fetched_total{account="bad"}`:               0,
@@ -295,8 +295,8 @@ func TestDaemonMetrics(t *testing.T) {
 	if v := s[`popfetch_poll_duration_seconds_bucket{account="work",le="+Inf"}`]; v != 1 {
 		t.Errorf("work's duration histogram +Inf bucket %v", v)
 	}
-	if _, ok := s[`process_resident_memory_bytes`]; !ok {
-		t.Errorf("no process metrics")
+	if v := s[`process_start_time_seconds`]; v < float64(start.Unix()) || v > now+1 {
+		t.Errorf("process_start_time_seconds %v", v)
 	}
 
 	resp, err := http.Get(base + "/healthz")
