@@ -8,7 +8,8 @@ import "os"
 // (DESIGN §2). dir is unused here.
 func syncFiles(dir *os.File, paths []string) error {
 	for _, p := range paths {
-		f, err := os.Open(p)
+		// Opened for writing: Windows' FlushFileBuffers refuses a read-only handle.
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
 		if err != nil {
 			return err
 		}
