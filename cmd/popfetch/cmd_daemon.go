@@ -53,7 +53,10 @@ func daemonCommand(stdin io.Reader) *cli.Command {
 			"to syslog with --syslog.\n\n" +
 			"Signals: SIGHUP reloads the configuration (a broken file keeps the previous one running and\n" +
 			"logs why); SIGUSR1 polls every account now; SIGTERM or SIGINT stops after the batch each\n" +
-			"account is on and exits 0 (a second one abandons the connections at once, exit 130).\n\n" +
+			"account is on and exits 0 (a second one abandons the connections at once, exit 130). Windows\n" +
+			"has neither SIGHUP nor SIGUSR1: restart the daemon to reload, run `popfetch sync` to poll now.\n\n" +
+			"--metrics 127.0.0.1:9782 serves Prometheus metrics on /metrics and a health answer on /healthz;\n" +
+			"`popfetch status` shows each account's last runs and next poll.\n\n" +
 			"One daemon runs per state directory (a second one exits 75). A `popfetch sync` by hand while\n" +
 			"the daemon runs waits for the account (--wait) or exits 75, as with any other run.",
 		Flags: []cli.Flag{
