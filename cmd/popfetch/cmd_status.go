@@ -37,9 +37,9 @@ func statusCommand(stdin io.Reader) *cli.Command {
 			"kept on the server (keep mode), the server's LOGIN-DELAY. A table, or JSON with --json.\n\n" +
 			"--check prints one line per account and exits 1 when an account is unhealthy: it never synced,\n" +
 			"its last success is older than --max-age (default: three times its interval, at least 1h), or\n" +
-			"its last run failed permanently (password refused, TLS, configuration: any exit code but 0 and\n" +
-			"75). Temporary failures (exit 75) are tolerated until --max-age. For Docker HEALTHCHECK, systemd\n" +
-			"and Nagios-style checks.",
+			"its last run failed permanently (password refused, TLS, configuration: any exit code but 0, 75\n" +
+			"and 130). Temporary failures (exit 75) are tolerated until --max-age. For Docker HEALTHCHECK,\n" +
+			"systemd and Nagios-style checks.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "check", Usage: "exit 1 unless every account synced within --max-age and its last run did not fail permanently"},
 			&cli.DurationFlag{Name: "max-age", Usage: "with --check: the oldest acceptable last success (`DURATION`, e.g. 30m; default 3 × interval, at least 1h)"},
