@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package store
 
@@ -9,7 +9,7 @@ import (
 
 var errWouldBlock = errors.New("lock held")
 
-// lockFile: popfetch supports per-account locks on Unix systems only.
+// lockFile: popfetch supports per-account locks on Unix (flock) and Windows (LockFileEx) only.
 func lockFile(f *os.File, wait bool) error {
 	return errors.New("account locks are not supported on this system")
 }

@@ -80,7 +80,7 @@ func readNoFollow(path string) ([]byte, error) {
 }
 
 // openJournal opens the state file for appending, without following a symbolic link.
-func openJournal(path string) (*os.File, error) {
+func openJournal(path string) (journalFile, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|fsutil.NoFollow, 0o600)
 	if err != nil {
 		return nil, stateErr("open", path, fsutil.Symlink(path, err))
@@ -89,7 +89,7 @@ func openJournal(path string) (*os.File, error) {
 		f.Close()
 		return nil, stateErr("open", path, err)
 	}
-	return f, nil
+	return platformJournal(f, path), nil // state_platform.go
 }
 
 // load parses the whole file: the header, then every record.
@@ -448,6 +448,7 @@ func (s *State) Compact() error {
 }
 
 func (s *State) compactLocked() error {
+	s.f = releaseBeforeRename(s.f) // state_platform.go: Windows cannot rename over an open file
 	if err := s.writeSnapshot(); err != nil {
 		s.err = err
 		return err

@@ -38,6 +38,9 @@ type daemonOptions struct {
 	*globalOptions
 	jobs   int
 	syslog bool
+
+	metrics            string // --metrics ADDR (daemon_metrics.go)
+	metricsAllowRemote bool
 }
 
 func daemonCommand(env *appEnv) *cli.Command {
@@ -50,20 +53,25 @@ func daemonCommand(env *appEnv) *cli.Command {
 			"to syslog with --syslog.\n\n" +
 			"Signals: SIGHUP reloads the configuration (a broken file keeps the previous one running and\n" +
 			"logs why); SIGUSR1 polls every account now; SIGTERM or SIGINT stops after the batch each\n" +
-			"account is on and exits 0 (a second one abandons the connections at once, exit 130).\n\n" +
+			"account is on and exits 0 (a second one abandons the connections at once, exit 130). Windows\n" +
+			"has neither SIGHUP nor SIGUSR1: restart the daemon to reload, run `popfetch sync` to poll now.\n\n" +
+			"--metrics 127.0.0.1:9782 serves Prometheus metrics on /metrics and a health answer on /healthz;\n" +
+			"`popfetch status` shows each account's last runs and next poll.\n\n" +
 			"One daemon runs per state directory (a second one exits 75). A `popfetch sync` by hand while\n" +
 			"the daemon runs waits for the account (--wait) or exits 75, as with any other run.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, EnvVars: []string{"POPFETCH_JOBS"},
 				Usage: "poll up to `N` accounts at once"},
 			&cli.BoolFlag{Name: "syslog", Usage: "log to syslog (facility mail, tag popfetch) instead of stderr"},
+			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on http://`ADDR`/metrics and /healthz (e.g. 127.0.0.1:9782; loopback only unless --metrics-allow-remote)"},
+			&cli.BoolFlag{Name: "metrics-allow-remote", Usage: "let --metrics listen on an address other than loopback"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return withCode(exitUsage, fmt.Errorf("daemon takes no arguments: it polls every account of the configuration"))
 			}
 			return runDaemon(c.Context, daemonOptions{globalOptions: globalsFrom(c, env), jobs: c.Int("jobs"),
-				syslog: c.Bool("syslog")})
+				syslog: c.Bool("syslog"), metrics: c.String("metrics"), metricsAllowRemote: c.Bool("metrics-allow-remote")})
 		},
 	}
 }
@@ -130,6 +138,7 @@ type daemon struct {
 	sched *schedule
 	polls chan polled
 	jobs  *jobLimit // daemon_limit.go: --jobs, lowered while polls run out of descriptors or memory
+	obs   observers // status_record.go, daemon_metrics.go: told of polls' starts and ends
 }
 
 // polled is the end of one account's poll.
@@ -160,6 +169,11 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	}
 	if o.json {
 		return withCode(exitUsage, fmt.Errorf("the daemon writes a log, not JSON: drop --json"))
+	}
+	if o.metrics != "" {
+		if err := checkMetricsAddr(o.metrics, o.metricsAllowRemote); err != nil {
+			return withCode(exitUsage, err)
+		}
 	}
 	log := &daemonLog{w: o.stderr, now: time.Now, quiet: o.quiet}
 	if o.syslog {
@@ -196,6 +210,16 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	d := &daemon{o: o, g: &g, log: log, rep: &reporter{g: &g}, cfg: cfg,
 		sched: newSchedule(wallClock, rand.Float64), polls: make(chan polled), jobs: newJobLimit(o.jobs)}
 	d.sched.set(cfg.Accounts)
+	d.obs = observers{newDaemonStatusFile(cfg.StateDir, log)}
+	if o.metrics != "" {
+		m, err := newDaemonMetrics(o.metrics, cfg.StateDir, log)
+		if err != nil {
+			return err
+		}
+		d.obs = append(d.obs, m)
+	}
+	d.obs.accounts(cfg.Accounts)
+	defer d.obs.stopped()
 	log.infof("popfetch: daemon started (pid %d, %s): %s", os.Getpid(), cfg.Path, describeAccounts(cfg.Accounts))
 	return d.loop(ctx, hup, usr1)
 }
@@ -212,6 +236,7 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 		if !stopping {
 			for _, a := range d.sched.take(d.jobs.cur - d.sched.running()) {
 				d.jobs.start(a.Name)
+				d.obs.pollStarted(a.Name)
 				go d.poll(ctx, d.cfg, a)
 			}
 			// When every job is busy, the due accounts wait for a poll's end, not for the timer.
@@ -233,6 +258,7 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 		case p := <-d.polls:
 			next, failures := d.sched.done(p.name, outcomeOf(p.res, p.err))
 			d.report(p, next, failures, stopping)
+			d.obs.pollEnded(p, next)
 			switch d.jobs.end(p.name, p.err) {
 			case -1:
 				d.log.errorf("popfetch: %s ran out of file descriptors or memory: polling at most %d account(s) at once from now on (--jobs %d); raise the limit (ulimit -n, LimitNOFILE=) or lower --jobs",
@@ -337,6 +363,7 @@ func (d *daemon) reload() {
 	}
 	added, changed, removed := d.sched.set(cfg.Accounts)
 	d.cfg = cfg
+	d.obs.accounts(cfg.Accounts)
 	var parts []string
 	for _, c := range []struct {
 		what  string

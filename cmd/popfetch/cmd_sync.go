@@ -183,7 +183,7 @@ type accountRun struct {
 // syncAccount runs one account: store.OpenAccount (lock, state, destination, recovery), then the
 // engine. ctx asks the engine to stop after the batch it is on; abort (a second signal) abandons the
 // connection at once.
-func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Config, a *config.Account, r accountRun, rep *reporter) (fetch.Result, error) {
+func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Config, a *config.Account, r accountRun, rep *reporter) (res fetch.Result, err error) {
 	if ctx.Err() != nil {
 		return fetch.Result{}, fetch.ErrInterrupted
 	}
@@ -207,14 +207,22 @@ func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Confi
 			return openDestination(a)
 		}
 	}
+	start := time.Now()
 	acc, err := store.OpenAccount(ctx, cfg.StateDir, a.Name, opts)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			err = fetch.ErrInterrupted // a signal while waiting for the lock
 		}
+		if !r.dryRun && !errors.Is(err, store.ErrLocked) && !errors.Is(err, fetch.ErrInterrupted) {
+			// A state or destination that cannot be opened is a failed run for `popfetch status`.
+			recordRun(ctx, rep, cfg.StateDir, a, acct.Policy.Keep, start, fetch.Result{}, err, nil)
+		}
 		return fetch.Result{}, err
 	}
 	defer acc.Close()
+	if !r.dryRun { // `popfetch status` (status_record.go): under the lock, before acc.Close
+		defer func() { recordRun(ctx, rep, cfg.StateDir, a, acct.Policy.Keep, start, res, err, acc.State) }()
+	}
 
 	var dest fetch.Destination
 	if acc.Dest != nil {
@@ -225,7 +233,7 @@ func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Confi
 		dest = destination{d: acc.Dest, acct: a}
 	}
 	prog := rep.account(a.Name)
-	res, err := fetch.Sync(abort, acct, dest, state{acc.State}, fetch.Options{DryRun: r.dryRun, Progress: prog, Stop: ctx.Done()})
+	res, err = fetch.Sync(abort, acct, dest, state{acc.State}, fetch.Options{DryRun: r.dryRun, Progress: prog, Stop: ctx.Done()})
 	prog.finish(err == nil)
 	return res, err
 }

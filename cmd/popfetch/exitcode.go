@@ -29,7 +29,7 @@ var exitTable = []struct {
 	meaning string
 }{
 	{exitOK, "success (new mail or none)"},
-	{exitNoMail, "`popfetch check` only: no new mail"},
+	{exitNoMail, "`popfetch check`: no new mail; `popfetch status --check`: an account is unhealthy"},
 	{exitUsage, "usage error"},
 	{exitDataErr, "bad data from the server that popfetch could not handle"},
 	{exitUnavailable, "TLS / certificate verification failed, or STLS required but not offered"},

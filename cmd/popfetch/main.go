@@ -334,7 +334,7 @@ func editDistance(a, b string) int {
 func commands(env *appEnv) []*cli.Command {
 	return []*cli.Command{syncCommand(env), checkCommand(env), listCommand(env), catCommand(env),
 		serverinfoCommand(env), demoCommand(env), initCommand(env), configCommand(env), passwordCommand(env),
-		stateCommand(env), completionCommand(env), manCommand(env), daemonCommand(env), oauth2Command(env),
+		stateCommand(env), statusCommand(env), completionCommand(env), manCommand(env), daemonCommand(env), oauth2Command(env),
 		versionCommand()}
 }
 

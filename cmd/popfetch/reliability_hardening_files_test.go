@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Hardening (issues 12 and 17): files no one else controls. Another local user (nobody) prepares a

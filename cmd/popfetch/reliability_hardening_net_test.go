@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Hardening, network and secrets (issue 12 points 4 and 8, issue 17 points 1, 6 and 7): secrets kept

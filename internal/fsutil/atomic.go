@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -111,11 +112,26 @@ func (t *Temp) Discard() {
 
 // SyncDir makes the entries of directory path durable (fsync on the directory): the last step of
 // "temp, fsync, rename, fsync the directory".
-func SyncDir(path string) error { return SyncFile(path) }
+//
+// On Windows it does nothing, as restic's does: a directory cannot be opened for FlushFileBuffers
+// (access denied), and NTFS journals its metadata, renames included.
+func SyncDir(path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	return SyncFile(path)
+}
 
-// SyncFile opens path, fsyncs it and closes it.
+// SyncFile opens path, fsyncs it and closes it. A file is opened for writing on Windows, whose
+// FlushFileBuffers refuses a read-only handle.
 func SyncFile(path string) error {
-	f, err := os.Open(path)
+	flag := os.O_RDONLY
+	if runtime.GOOS == "windows" {
+		if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+			flag = os.O_WRONLY
+		}
+	}
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return err
 	}

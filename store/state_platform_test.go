@@ -1,0 +1,54 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// TestStateWindowsWay runs the compaction and torn-tail tests with the journal handled as on Windows
+// (state_platform.go): closed before the snapshot is renamed over it, truncated through its path.
+// Not parallel: it sets package variables.
+func TestStateWindowsWay(t *testing.T) {
+	renameNeedsClose, truncateByPath = true, true
+	defer func() { renameNeedsClose, truncateByPath = runtime.GOOS == "windows", runtime.GOOS == "windows" }()
+	t.Run("compaction", TestStateCompaction)
+	t.Run("torn tail", TestStateTornTail)
+	t.Run("round trip", TestStateRoundTrip)
+
+	// A compaction that fails after the journal was closed: further writes are refused (exit 74),
+	// Close succeeds, and the file still holds everything acknowledged.
+	t.Run("failed compaction", func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := OpenState(dir, "acct")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.MarkDelivered([]string{"a", "b"}, t0); err != nil {
+			t.Fatal(err)
+		}
+		blocker := filepath.Join(dir, "acct.state.new")
+		if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil { // cannot be removed
+			t.Fatal(err)
+		}
+		if err := st.Compact(); err == nil {
+			t.Fatal("compaction over a directory succeeded")
+		}
+		if err := st.MarkDelivered([]string{"c"}, t0); err == nil {
+			t.Error("a write after a failed compaction succeeded")
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("Close after a failed compaction: %v", err)
+		}
+		os.RemoveAll(blocker)
+		st, err = OpenState(dir, "acct")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if st.Len() != 2 || !st.Seen("a") || st.Seen("c") {
+			t.Errorf("reopened: %v", st.UIDs())
+		}
+	})
+}
