@@ -212,8 +212,11 @@ func run(ctx context.Context, o options) error {
 				}
 			} else {
 				f.bin = filepath.Join(work, "popfetch")
-				logf("building popfetch")
-				b := exec.Command("go", "build", "-o", f.bin, "./cmd/popfetch")
+				// Built as .ci/release builds what users install: static, without urfave/cli's
+				// markdown renderer, stripped (issue 16.4: the RSS and CPU measured are the shipped ones).
+				logf("building popfetch (as .ci/release does)")
+				b := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", f.bin, "./cmd/popfetch")
+				b.Env = append(os.Environ(), "CGO_ENABLED=0")
 				b.Stdout, b.Stderr = os.Stderr, os.Stderr
 				if err := b.Run(); err != nil {
 					return fmt.Errorf("go build ./cmd/popfetch (run from the repository root): %v", err)

@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-maildir"
-
-	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
 // MaildirOptions configure a Maildir destination. The zero value is valid.
@@ -84,11 +82,9 @@ type tmpFile interface {
 }
 
 var osMaildirFS = maildirFS{
-	create: func(path string) (tmpFile, error) {
-		return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|fsutil.NoFollow, 0o600)
-	},
+	create:    createTmpFile,
 	syncFiles: syncFiles,
-	rename:    os.Rename,
+	rename:    renameFile,
 	syncDir:   syncDir,
 }
 

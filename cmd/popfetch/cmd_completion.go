@@ -80,13 +80,10 @@ func manCommand(env *appEnv) *cli.Command {
 		Name:  "man",
 		Usage: "print popfetch's manual page (roff): popfetch man | man -l -",
 		Action: func(c *cli.Context) error {
-			s, err := c.App.ToManWithSection(1)
-			if err != nil {
-				return err
-			}
+			s := manPage(c.App)
 			// The exit status table is part of the manual, as it is of --help.
 			s += "\n.SH EXIT STATUS\n.nf\n" + strings.TrimPrefix(exitStatusHelp(), "EXIT STATUS:\n") + ".fi\n"
-			_, err = io.WriteString(globalsFrom(c, env).stdout, s)
+			_, err := io.WriteString(globalsFrom(c, env).stdout, s)
 			return err
 		},
 	}

@@ -25,14 +25,21 @@ const uidBlock = 1 << 20
 // uidArena copies UIDLs into shared blocks. The strings it returns point into a block; a block is
 // only ever appended to, never changed, so the strings are immutable as Go requires. A block lives
 // as long as any of its strings.
-type uidArena struct{ buf []byte }
+//
+// Blocks start at 4 KiB and double up to uidBlock, so that a small maildrop's listing costs a few KiB,
+// not a megabyte of heap in every sync (issue 16).
+type uidArena struct {
+	buf  []byte
+	next int // size of the next block
+}
 
 func (a *uidArena) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
 	if len(b) > cap(a.buf)-len(a.buf) {
-		a.buf = make([]byte, 0, max(uidBlock, len(b)))
+		a.next = min(uidBlock, max(4<<10, 2*a.next))
+		a.buf = make([]byte, 0, max(a.next, len(b)))
 	}
 	start := len(a.buf)
 	a.buf = append(a.buf, b...)
@@ -49,9 +56,9 @@ func tooLong(cmd string) error {
 // the exact length: growing one slice by append would leave about four times its final size behind
 // as garbage.
 func (c *Client) readList() ([]MessageInfo, error) {
-	const chunk = 4096
+	const chunk = 4096 // the largest; chunks start at 64 entries and double
 	var chunks [][]MessageInfo
-	cur := make([]MessageInfo, 0, chunk)
+	cur := make([]MessageInfo, 0, 64)
 	total := 0
 	err := c.readLines("LIST", MaxListing+1, func(l []byte) error {
 		if total == MaxListing {
@@ -61,9 +68,9 @@ func (c *Client) readList() ([]MessageInfo, error) {
 		if !ok || n < 1 {
 			return protocolError("LIST", "malformed line %q", sanitize(string(l)))
 		}
-		if len(cur) == chunk {
+		if len(cur) == cap(cur) {
 			chunks = append(chunks, cur)
-			cur = make([]MessageInfo, 0, chunk)
+			cur = make([]MessageInfo, 0, min(chunk, 2*cap(cur)))
 		}
 		cur = append(cur, MessageInfo{Number: n, Size: sz})
 		total++

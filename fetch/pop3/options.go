@@ -126,8 +126,12 @@ func (o *Options) tlsConfig(serverName string) (*tls.Config, error) {
 	}
 	if o.RootCAs != nil || o.CAFile != "" {
 		var pool *x509.CertPool
+		// With CAFile alone, the system's roots are consulted only when CAFile's fail to verify.
+		lazy := o.RootCAs == nil && o.Fingerprint == "" && !cfg.InsecureSkipVerify && cfg.VerifyConnection == nil
 		if o.RootCAs != nil {
 			pool = o.RootCAs.Clone()
+		} else if lazy {
+			pool = x509.NewCertPool()
 		} else if sys, err := x509.SystemCertPool(); err == nil && sys != nil {
 			pool = sys
 		} else {
@@ -140,6 +144,10 @@ func (o *Options) tlsConfig(serverName string) (*tls.Config, error) {
 			}
 			if !pool.AppendCertsFromPEM(pem) {
 				return nil, fmt.Errorf("pop3: CA file %s holds no PEM certificate", o.CAFile)
+			}
+			if lazy {
+				cfg.InsecureSkipVerify = true // replaced by the same checks, CAFile's roots first
+				cfg.VerifyConnection = verifyOwnRootsFirst(pool, pem, cfg.ServerName, cfg.Time)
 			}
 		}
 		cfg.RootCAs = pool
