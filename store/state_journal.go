@@ -499,7 +499,7 @@ func (s *State) writeSnapshot() error {
 		buf = appendRecord(buf, record{op: 'O', uid: uid, delivered: s.oversize[uid]})
 		n++
 	}
-	if err := fsutil.WriteFileAtomic(s.path, buf, 0o600); err != nil {
+	if err := writeSnapshotFile(s.path, buf, 0o600); err != nil {
 		return ioErr("compact", s.path, err)
 	}
 	s.size = int64(len(buf))

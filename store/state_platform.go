@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"runtime"
+
+	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
 // What the state journal needs to differ on Windows (README "Platforms"):
@@ -20,6 +22,8 @@ import (
 var (
 	renameNeedsClose = runtime.GOOS == "windows"
 	truncateByPath   = runtime.GOOS == "windows"
+	// writeSnapshotFile writes a compaction's snapshot durably; the tests make it fail.
+	writeSnapshotFile = fsutil.WriteFileAtomic
 )
 
 // releaseBeforeRename closes f where a rename over its file would fail, and returns what the State

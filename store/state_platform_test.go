@@ -1,10 +1,12 @@
 package store
 
 import (
+	"errors"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
 // TestStateWindowsWay runs the compaction and torn-tail tests with the journal handled as on Windows
@@ -28,12 +30,11 @@ func TestStateWindowsWay(t *testing.T) {
 		if err := st.MarkDelivered([]string{"a", "b"}, t0); err != nil {
 			t.Fatal(err)
 		}
-		blocker := filepath.Join(dir, "acct.state.new")
-		if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil { // cannot be removed
-			t.Fatal(err)
-		}
-		if err := st.Compact(); err == nil {
-			t.Fatal("compaction over a directory succeeded")
+		writeSnapshotFile = func(string, []byte, os.FileMode) error { return errors.New("disk full") }
+		err = st.Compact()
+		writeSnapshotFile = fsutil.WriteFileAtomic
+		if err == nil {
+			t.Fatal("a failing compaction succeeded")
 		}
 		if err := st.MarkDelivered([]string{"c"}, t0); err == nil {
 			t.Error("a write after a failed compaction succeeded")
@@ -41,7 +42,6 @@ func TestStateWindowsWay(t *testing.T) {
 		if err := st.Close(); err != nil {
 			t.Errorf("Close after a failed compaction: %v", err)
 		}
-		os.RemoveAll(blocker)
 		st, err = OpenState(dir, "acct")
 		if err != nil {
 			t.Fatal(err)

@@ -214,8 +214,9 @@ func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Confi
 			err = fetch.ErrInterrupted // a signal while waiting for the lock
 		}
 		if !r.dryRun && !errors.Is(err, store.ErrLocked) && !errors.Is(err, fetch.ErrInterrupted) {
-			// A state or destination that cannot be opened is a failed run for `popfetch status`.
-			recordRun(ctx, rep, cfg.StateDir, a, acct.Policy.Keep, start, fetch.Result{}, err, nil)
+			// A state or destination that cannot be opened is a failed run for `popfetch status`
+			// (recorded if the state directory allows it: the error line already says what failed).
+			recordRun(ctx, nil, cfg.StateDir, a, acct.Policy.Keep, start, fetch.Result{}, err, nil)
 		}
 		return fetch.Result{}, err
 	}

@@ -34,8 +34,9 @@ func runResult(res fetch.Result, err error, interrupted bool) (result string, co
 }
 
 // recordRun writes the end of a run of account a into its status file (`popfetch status`). It runs
-// under the account's lock, after the state was closed (st may be nil: the run ended before opening
-// it). A failure to write it does not change the run's outcome: it is reported as a warning.
+// under the account's lock, before the account is closed, or, with st nil, after the account could
+// not be opened (not for a lock held by another run). A failure to write it does not change the
+// run's outcome: it is reported as a warning, or not at all with a nil rep.
 func recordRun(ctx context.Context, rep *reporter, dir string, a *config.Account, keep bool, start time.Time,
 	res fetch.Result, err error, st *store.State) {
 	result, code := runResult(res, err, ctx.Err() != nil)
@@ -50,7 +51,7 @@ func recordRun(ctx context.Context, rep *reporter, dir string, a *config.Account
 			r.KeptOnServer = st.Len()
 		}
 	}
-	if werr := store.RecordRun(dir, a.Name, r); werr != nil {
+	if werr := store.RecordRun(dir, a.Name, r); werr != nil && rep != nil {
 		rep.printf("popfetch: %s: warning: the run's status was not recorded (popfetch status): %v", a.Name, oneLine(werr))
 	}
 }
