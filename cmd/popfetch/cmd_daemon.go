@@ -36,8 +36,9 @@ func wallClock() time.Time { return time.Now().Round(0) }
 // daemonOptions are the flags of `popfetch daemon`.
 type daemonOptions struct {
 	*globalOptions
-	jobs   int
+	jobs   int // 0: autoJobs
 	syslog bool
+	shard  shard
 }
 
 func daemonCommand(stdin io.Reader) *cli.Command {
@@ -52,18 +53,28 @@ func daemonCommand(stdin io.Reader) *cli.Command {
 			"logs why); SIGUSR1 polls every account now; SIGTERM or SIGINT stops after the batch each\n" +
 			"account is on and exits 0 (a second one abandons the connections at once, exit 130).\n\n" +
 			"One daemon runs per state directory (a second one exits 75). A `popfetch sync` by hand while\n" +
-			"the daemon runs waits for the account (--wait) or exits 75, as with any other run.",
+			"the daemon runs waits for the account (--wait) or exits 75, as with any other run.\n\n" +
+			"At the start (and for accounts a SIGHUP adds or changes) the first polls are spread over the\n" +
+			"interval, so that many accounts do not all poll at once. Every due account is polled at once, up\n" +
+			"to --jobs in all (default: as many as the open-file limit allows, at most 256) and up to each\n" +
+			"host's max_connections (profile key, default 8). With -v the log says every minute how late\n" +
+			"polls started (schedule lag).",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, EnvVars: []string{"POPFETCH_JOBS"},
-				Usage: "poll up to `N` accounts at once"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 0, EnvVars: []string{"POPFETCH_JOBS"},
+				Usage: "poll up to `N` accounts at once in all (0: as many as the open-file limit allows, at most 256; each host also has its max_connections)"},
+			shardFlag(),
 			&cli.BoolFlag{Name: "syslog", Usage: "log to syslog (facility mail, tag popfetch) instead of stderr"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return withCode(exitUsage, fmt.Errorf("daemon takes no arguments: it polls every account of the configuration"))
 			}
+			sh, err := parseShard(c.String("shard"))
+			if err != nil {
+				return err
+			}
 			return runDaemon(c.Context, daemonOptions{globalOptions: globalsFrom(c, stdin), jobs: c.Int("jobs"),
-				syslog: c.Bool("syslog")})
+				syslog: c.Bool("syslog"), shard: sh})
 		},
 	}
 }
@@ -130,6 +141,7 @@ type daemon struct {
 	sched *schedule
 	polls chan polled
 	jobs  *jobLimit // daemon_limit.go: --jobs, lowered while polls run out of descriptors or memory
+	lags  lagWindow // daemon_scale.go: schedule lag since the last -v summary
 }
 
 // polled is the end of one account's poll.
@@ -138,6 +150,7 @@ type polled struct {
 	res  fetch.Result
 	err  error
 	took time.Duration
+	lag  time.Duration // how late the poll started after it was due
 }
 
 func runDaemon(ctx context.Context, o daemonOptions) error {
@@ -155,8 +168,8 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 		signal.Notify(usr1, pollSig)
 		defer signal.Stop(usr1)
 	}
-	if o.jobs < 1 {
-		return withCode(exitUsage, fmt.Errorf("--jobs must be at least 1"))
+	if o.jobs < 0 {
+		return withCode(exitUsage, fmt.Errorf("--jobs must be 0 (as many as the open-file limit allows) or more"))
 	}
 	if o.json {
 		return withCode(exitUsage, fmt.Errorf("the daemon writes a log, not JSON: drop --json"))
@@ -193,10 +206,27 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	g := *o.globalOptions
 	g.stderr, g.stderrTTY, g.stderrTerm, g.json = log, false, nil, false
 	g.stdin = strings.NewReader("") // not a terminal: never ask for a password
+	jobs, nofile := o.jobs, openFileLimit()
+	if jobs == 0 {
+		jobs = autoJobs(nofile)
+	}
 	d := &daemon{o: o, g: &g, log: log, rep: &reporter{g: &g}, cfg: cfg,
-		sched: newSchedule(wallClock, rand.Float64), polls: make(chan polled), jobs: newJobLimit(o.jobs)}
-	d.sched.set(cfg.Accounts)
-	log.infof("popfetch: daemon started (pid %d, %s): %s", os.Getpid(), cfg.Path, describeAccounts(cfg.Accounts))
+		sched: newSchedule(wallClock, rand.Float64), polls: make(chan polled), jobs: newJobLimit(jobs),
+		lags: lagWindow{since: time.Now()}}
+	accts := o.shard.filter(cfg.Accounts)
+	d.sched.set(accts)
+	in := ""
+	if o.shard.n > 0 {
+		in = fmt.Sprintf(" of %d in shard %s", len(cfg.Accounts), o.shard)
+	}
+	limits := fmt.Sprintf("up to %d poll(s) at once", jobs)
+	if o.jobs == 0 && nofile > 0 {
+		limits += fmt.Sprintf(" (open-file limit %d)", nofile)
+	}
+	log.infof("popfetch: daemon started (pid %d, %s): %s%s; %s", os.Getpid(), cfg.Path, summarizeAccounts(accts), in, limits)
+	if o.verbose {
+		d.logAccounts(accts)
+	}
 	return d.loop(ctx, hup, usr1)
 }
 
@@ -212,7 +242,9 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 		if !stopping {
 			for _, a := range d.sched.take(d.jobs.cur - d.sched.running()) {
 				d.jobs.start(a.Name)
-				go d.poll(ctx, d.cfg, a)
+				lag := d.sched.lagOf(a.Name)
+				d.pollStarted(a, lag)
+				go d.poll(ctx, d.cfg, a, lag)
 			}
 			// When every job is busy, the due accounts wait for a poll's end, not for the timer.
 			if at, ok := d.sched.wake(); ok && d.sched.running() < d.jobs.cur {
@@ -232,7 +264,7 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 			}
 		case p := <-d.polls:
 			next, failures := d.sched.done(p.name, outcomeOf(p.res, p.err))
-			d.report(p, next, failures, stopping)
+			d.pollEnded(p, next, failures, stopping)
 			switch d.jobs.end(p.name, p.err) {
 			case -1:
 				d.log.errorf("popfetch: %s ran out of file descriptors or memory: polling at most %d account(s) at once from now on (--jobs %d); raise the limit (ulimit -n, LimitNOFILE=) or lower --jobs",
@@ -257,11 +289,11 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 
 // poll syncs one account, as `popfetch sync ACCOUNT` would: under the account's lock, which it
 // releases when the sync ends (the daemon holds no account lock between polls).
-func (d *daemon) poll(ctx context.Context, cfg *config.Config, a *config.Account) {
+func (d *daemon) poll(ctx context.Context, cfg *config.Config, a *config.Account, lag time.Duration) {
 	start := time.Now()
 	res, err := syncAccount(ctx, syncOptions{globalOptions: d.g}, cfg, a, d.rep)
 	res.Account = a.Name
-	d.polls <- polled{name: a.Name, res: res, err: err, took: time.Since(start)}
+	d.polls <- polled{name: a.Name, res: res, err: err, took: time.Since(start), lag: lag}
 }
 
 // outcomeOf says what a poll's result means for the account's timetable.
@@ -335,7 +367,7 @@ func (d *daemon) reload() {
 			d.cfg.StateDir, cfg.StateDir)
 		return
 	}
-	added, changed, removed := d.sched.set(cfg.Accounts)
+	added, changed, removed := d.sched.set(d.o.shard.filter(cfg.Accounts))
 	d.cfg = cfg
 	var parts []string
 	for _, c := range []struct {
@@ -352,11 +384,14 @@ func (d *daemon) reload() {
 	d.log.infof("popfetch: SIGHUP: reloaded %s: %s", path, strings.Join(parts, "; "))
 }
 
-// describeAccounts lists accounts with their intervals: "home every 5m, work every 1m".
-func describeAccounts(accts []*config.Account) string {
-	s := make([]string, len(accts))
-	for i, a := range accts {
-		s[i] = a.Name + " every " + fmtDuration(a.Interval)
+// logAccounts logs (-v) one line per account: its interval, host and first poll.
+func (d *daemon) logAccounts(accts []*config.Account) {
+	now := wallClock()
+	for _, a := range accts {
+		first := ""
+		if e := d.sched.entries[a.Name]; e != nil {
+			first = "; first poll in " + fmtDuration(max(e.next.Sub(now), 0).Round(time.Second))
+		}
+		d.log.infof("%s: every %s from %s%s", a.Name, fmtDuration(a.Interval), a.Host, first)
 	}
-	return fmt.Sprintf("%d account(s): %s", len(accts), strings.Join(s, ", "))
 }

@@ -27,6 +27,7 @@ type syncOptions struct {
 	toStdout bool
 	wait     bool
 	check    bool // `popfetch check`: count new messages only
+	shard    string
 
 	// deleteImported: delete messages whose UIDL was imported from another fetcher's list, as the
 	// profile key delete_imported does.
@@ -53,9 +54,10 @@ func syncCommand(stdin io.Reader) *cli.Command {
 			&cli.BoolFlag{Name: "delete-imported", Usage: "delete, as if popfetch had delivered them, messages known only from a state import (profile key delete_imported)"},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "plan and print what would be done; change nothing"},
 			&cli.BoolFlag{Name: "stdout", Usage: "write messages to stdout as an mboxrd stream instead of the profile's destination"},
+			shardFlag(),
 		}, accountFlags...),
 		Action: func(c *cli.Context) error {
-			o := syncOptions{globalOptions: globalsFrom(c, stdin), accounts: c.Args().Slice(), jobs: c.Int("jobs"),
+			o := syncOptions{globalOptions: globalsFrom(c, stdin), accounts: c.Args().Slice(), jobs: c.Int("jobs"), shard: c.String("shard"),
 				all: c.Bool("all"), dryRun: c.Bool("dry-run"), toStdout: c.Bool("stdout"), wait: c.Bool("wait"),
 				deleteImported: c.Bool("delete-imported")}
 			if c.Bool("keep") && c.Bool("no-keep") {
@@ -78,10 +80,10 @@ func checkCommand(stdin io.Reader) *cli.Command {
 		Name:      "check",
 		Usage:     "count new messages without retrieving them: exit 0 if there are any, 1 if none",
 		ArgsUsage: "[ACCOUNT...]",
-		Flags:     accountFlags,
+		Flags:     append([]cli.Flag{shardFlag()}, accountFlags...),
 		Action: func(c *cli.Context) error {
 			return runSync(c.Context, syncOptions{globalOptions: globalsFrom(c, stdin), accounts: c.Args().Slice(),
-				jobs: c.Int("jobs"), wait: c.Bool("wait"), dryRun: true, check: true})
+				jobs: c.Int("jobs"), wait: c.Bool("wait"), dryRun: true, check: true, shard: c.String("shard")})
 		},
 	}
 }
@@ -113,8 +115,15 @@ func runSync(ctx context.Context, o syncOptions) error {
 	if err != nil {
 		return err
 	}
+	sh, err := parseShard(o.shard)
+	if err != nil {
+		return err
+	}
 	accts, err := selectAccounts(cfg, o.accounts)
 	if err != nil {
+		return err
+	}
+	if accts, err = shardAccounts(sh, accts, len(o.accounts) > 0); err != nil {
 		return err
 	}
 	jobs := o.jobs
@@ -128,11 +137,15 @@ func runSync(ctx context.Context, o syncOptions) error {
 	codes := make([]int, len(accts))
 	results := make([]fetch.Result, len(accts))
 	sem := make(chan struct{}, jobs)
+	hosts := hostSemaphores(accts) // max_connections
 	var wg sync.WaitGroup
 	for i, a := range accts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			host := hosts[hostKey(a)]
+			host <- struct{}{}
+			defer func() { <-host }()
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			start := time.Now()

@@ -98,6 +98,9 @@ type schedule struct {
 	now     func() time.Time
 	rand    func() float64 // in [0, 1)
 	entries map[string]*scheduled
+	hostMax map[string]int // host -> sessions at once (max_connections; hostLimits)
+	busy    map[string]int // host -> polls running
+	nrun    int            // polls running
 }
 
 // scheduled is one account in the timetable.
@@ -106,21 +109,26 @@ type scheduled struct {
 	next     time.Time
 	failures int
 	running  bool
-	again    bool // poll once more as soon as the running poll ends (SIGUSR1, or the profile changed)
-	removed  bool // gone from the configuration: forget it when its running poll ends
+	again    bool          // poll once more as soon as the running poll ends (SIGUSR1, or the profile changed)
+	removed  bool          // gone from the configuration: forget it when its running poll ends
+	runHost  string        // running: the host its poll counts against
+	lag      time.Duration // running: how late its poll started
 }
 
 func newSchedule(now func() time.Time, rand func() float64) *schedule {
-	return &schedule{now: now, rand: rand, entries: map[string]*scheduled{}}
+	return &schedule{now: now, rand: rand, entries: map[string]*scheduled{}, hostMax: map[string]int{}, busy: map[string]int{}}
 }
 
-// set installs the accounts of a configuration, the first one or a reloaded one. New accounts are due
-// now; an account whose profile changed is due now too, with its failure count reset; unchanged ones
-// keep their times; the others are forgotten (once their running poll ends). It returns the names of
-// the accounts added, changed and removed, sorted.
+// set installs the accounts of a configuration, the first one or a reloaded one. New accounts are
+// due from now, spread over their interval (firstPolls: no thundering herd at the start or after a
+// reload); an account whose profile changed is spread likewise, with its failure count reset (one
+// being polled is polled again when that poll ends); unchanged ones keep their times; the others
+// are forgotten (once their running poll ends). It returns the names of the accounts added, changed
+// and removed, sorted.
 func (s *schedule) set(accts []*config.Account) (added, changed, removed []string) {
 	now := s.now()
 	keep := map[string]bool{}
+	var fresh []*config.Account // added or changed: their first polls are spread
 	for _, a := range accts {
 		keep[a.Name] = true
 		e := s.entries[a.Name]
@@ -128,13 +136,17 @@ func (s *schedule) set(accts []*config.Account) (added, changed, removed []strin
 		case e == nil:
 			s.entries[a.Name] = &scheduled{acct: a, next: now}
 			added = append(added, a.Name)
+			fresh = append(fresh, a)
 		case e.removed: // removed while it was being polled, and back before the poll ended
-			*e = scheduled{acct: a, running: e.running, again: e.running, next: now}
+			*e = scheduled{acct: a, running: e.running, again: e.running, next: now, runHost: e.runHost, lag: e.lag}
 			added = append(added, a.Name)
 		case !reflect.DeepEqual(*e.acct, *a):
 			e.acct, e.failures, e.next = a, 0, now
 			e.again = e.running
 			changed = append(changed, a.Name)
+			if !e.running {
+				fresh = append(fresh, a)
+			}
 		default:
 			e.acct = a
 		}
@@ -150,6 +162,10 @@ func (s *schedule) set(accts []*config.Account) (added, changed, removed []strin
 			delete(s.entries, name)
 		}
 	}
+	for name, at := range firstPolls(fresh, now) {
+		s.entries[name].next = at
+	}
+	s.hostMax = hostLimits(accts)
 	sort.Strings(added)
 	sort.Strings(changed)
 	sort.Strings(removed)
@@ -171,8 +187,18 @@ func (s *schedule) pollAll() {
 	}
 }
 
+// hostFull reports whether e's host has as many polls running as its max_connections allow.
+func (s *schedule) hostFull(e *scheduled) bool {
+	h := hostKey(e.acct)
+	limit, ok := s.hostMax[h]
+	if !ok {
+		limit = max(e.acct.MaxConnections, 1)
+	}
+	return s.busy[h] >= limit
+}
+
 // take returns up to n accounts that are due and not being polled, the longest overdue first, and
-// marks them as being polled.
+// marks them as being polled. An account whose host has max_connections polls running waits.
 func (s *schedule) take(n int) []*config.Account {
 	now := s.now()
 	var due []*scheduled
@@ -188,17 +214,34 @@ func (s *schedule) take(n int) []*config.Account {
 		return due[i].acct.Name < due[j].acct.Name
 	})
 	var out []*config.Account
-	for _, e := range due[:min(max(n, 0), len(due))] {
-		e.running = true
+	for _, e := range due {
+		if len(out) >= n {
+			break
+		}
+		if s.hostFull(e) {
+			continue
+		}
+		e.running, e.runHost, e.lag = true, hostKey(e.acct), now.Sub(e.next)
+		s.busy[e.runHost]++
+		s.nrun++
 		out = append(out, e.acct)
 	}
 	return out
 }
 
-// wake returns when the next account that is not being polled is due; ok is false when there is none.
+// lagOf returns how late the running poll of an account started (0 if none runs).
+func (s *schedule) lagOf(name string) time.Duration {
+	if e := s.entries[name]; e != nil && e.running {
+		return e.lag
+	}
+	return 0
+}
+
+// wake returns when the next account that is not being polled is due; ok is false when there is
+// none. Accounts whose host is full are left out: they wait for a poll's end, not for a time.
 func (s *schedule) wake() (at time.Time, ok bool) {
 	for _, e := range s.entries {
-		if e.running || e.removed {
+		if e.running || e.removed || s.hostFull(e) {
 			continue
 		}
 		if !ok || e.next.Before(at) {
@@ -215,7 +258,13 @@ func (s *schedule) done(name string, out pollOutcome) (next time.Time, failures 
 	if e == nil {
 		return time.Time{}, 0
 	}
-	e.running = false
+	if e.running {
+		e.running = false
+		s.nrun--
+		if s.busy[e.runHost]--; s.busy[e.runHost] <= 0 {
+			delete(s.busy, e.runHost)
+		}
+	}
 	if e.removed {
 		delete(s.entries, name)
 		return time.Time{}, 0
@@ -231,12 +280,4 @@ func (s *schedule) done(name string, out pollOutcome) (next time.Time, failures 
 }
 
 // running returns how many accounts are being polled.
-func (s *schedule) running() int {
-	n := 0
-	for _, e := range s.entries {
-		if e.running {
-			n++
-		}
-	}
-	return n
-}
+func (s *schedule) running() int { return s.nrun }
