@@ -280,6 +280,9 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 		case <-timer.C:
 		}
 	}
+	if d.o.verbose && len(d.lags.lags) > 0 {
+		d.log.infof("%s", d.lags.summary(time.Now()))
+	}
 	d.log.infof("popfetch: daemon stopped")
 	if d.o.abort.Err() != nil {
 		return exitStatus(exitInterrupted)

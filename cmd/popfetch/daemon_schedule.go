@@ -106,6 +106,7 @@ type schedule struct {
 // scheduled is one account in the timetable.
 type scheduled struct {
 	acct     *config.Account
+	host     string // hostKey(acct)
 	next     time.Time
 	failures int
 	running  bool
@@ -162,6 +163,9 @@ func (s *schedule) set(accts []*config.Account) (added, changed, removed []strin
 			delete(s.entries, name)
 		}
 	}
+	for _, e := range s.entries {
+		e.host = hostKey(e.acct)
+	}
 	for name, at := range firstPolls(fresh, now) {
 		s.entries[name].next = at
 	}
@@ -189,7 +193,7 @@ func (s *schedule) pollAll() {
 
 // hostFull reports whether e's host has as many polls running as its max_connections allow.
 func (s *schedule) hostFull(e *scheduled) bool {
-	h := hostKey(e.acct)
+	h := e.host
 	limit, ok := s.hostMax[h]
 	if !ok {
 		limit = max(e.acct.MaxConnections, 1)
@@ -221,7 +225,7 @@ func (s *schedule) take(n int) []*config.Account {
 		if s.hostFull(e) {
 			continue
 		}
-		e.running, e.runHost, e.lag = true, hostKey(e.acct), now.Sub(e.next)
+		e.running, e.runHost, e.lag = true, e.host, now.Sub(e.next)
 		s.busy[e.runHost]++
 		s.nrun++
 		out = append(out, e.acct)
