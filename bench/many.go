@@ -52,8 +52,9 @@ type manyResult struct {
 	rssKB                int64
 	lagP50, lagP99       time.Duration // median of the minutes' p50, worst minute's p99
 	lagMax               time.Duration
-	peak                 int // most polls at once (the daemon's summaries)
-	sent, fetched, onSrv int // trickle: delivered to the server, in the maildirs at the end, still on the server
+	peak                 int    // most polls at once (the daemon's summaries)
+	sent, fetched, onSrv int    // trickle: delivered to the server, in the maildirs at the end, still on the server
+	load                 string // the machine's load average (1 min) at the start and the end
 	err                  error
 }
 
@@ -108,18 +109,18 @@ func runMany(ctx context.Context, o options, mo manyOptions) error {
 	fmt.Fprintf(&b, "\npopfetch: `%s`; Dovecot: `%s`. One Dovecot with N users, the proxy at %v RTT, implicit TLS, "+
 		"delete mode, `max_connections: %d` (one provider host), `--jobs` default; one new message every %v to a random account.\n\n",
 		gitVersion(), version("dovecot", "--version"), mo.rtt, mo.maxConns, mo.trickle)
-	b.WriteString("| accounts | interval | polls/s (2nd round) | lag p50 | lag p99 (worst minute) | lag max | polls at once (max) | peak RSS | CPU per poll | CPU, % of one core (2nd round) | trickle: sent / fetched / on server | errors |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| accounts | interval | polls/s (2nd round) | lag p50 | lag p99 (worst minute) | lag max | polls at once (max) | peak RSS | CPU per poll | CPU, % of one core (2nd round) | trickle: sent / fetched / on server | errors | load average (start, end) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		if r.err != nil {
 			fmt.Fprintf(&b, "| %d | %s | FAILED: %s |||||||||\n", r.accounts, r.interval, oneLine(r.err.Error()))
 			continue
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %s | %s | %d | %.1f MiB | %.2f ms | %.1f %% | %d / %d / %d | %d |\n",
+		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %s | %s | %d | %.1f MiB | %.2f ms | %.1f %% | %d / %d / %d | %d | %s |\n",
 			r.accounts, r.interval, float64(r.polls2)/r.interval.Seconds(), r.lagP50.Round(time.Millisecond),
 			r.lagP99.Round(time.Millisecond), r.lagMax.Round(time.Millisecond), r.peak, float64(r.rssKB)/1024,
 			float64(r.cpu2.Microseconds())/1000/float64(max(r.polls2, 1)), 100*r.cpu2.Seconds()/r.interval.Seconds(),
-			r.sent, r.fetched, r.onSrv, r.errors)
+			r.sent, r.fetched, r.onSrv, r.errors, r.load)
 	}
 	text := b.String()
 	if o.out != "" {
@@ -199,6 +200,7 @@ func manyOnce(ctx context.Context, bin, dir string, run manyRun, mo manyOptions)
 		return fail(err)
 	}
 	logf("many: popfetch daemon, %d accounts every %v, for two intervals", run.accounts, run.interval)
+	load0 := loadAverage()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fail(err)
@@ -294,6 +296,7 @@ func manyOnce(ctx context.Context, bin, dir string, run manyRun, mo manyOptions)
 		return fail(ctx.Err())
 	}
 	c2 := cpuAt()
+	res.load = load0 + ", " + loadAverage()
 	close(stopTrickle)
 	<-trickleDone
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -331,4 +334,13 @@ func manyOnce(ctx context.Context, bin, dir string, run manyRun, mo manyOptions)
 		}
 	}
 	return res
+}
+
+// loadAverage is the machine's 1-minute load average: the figures mean little on a busy machine.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -199,4 +200,27 @@ func TestSummarizeAccounts(t *testing.T) {
 	if got, want := summarizeAccounts(nil), "0 account(s)"; got != want {
 		t.Errorf("summarizeAccounts(nil) = %q, want %q", got, want)
 	}
+}
+
+// TestScheduleIdleMemory: an idle account costs the timetable a small, constant amount of memory
+// (its entry, its first-poll time): under 512 bytes an account at 10,000 accounts.
+func TestScheduleIdleMemory(t *testing.T) {
+	const n = 10000
+	accts := make([]*config.Account, n)
+	for i := range accts {
+		accts[i] = hostAccount(fmt.Sprintf("acct%05d", i), "pop.example.com", 5*time.Minute, 64)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := newSchedule((&daemonClock{t: daemonT0}).now, func() float64 { return 0.5 })
+	s.set(accts)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	if per > 512 {
+		t.Errorf("the timetable holds %d bytes an account, want at most 512", per)
+	}
+	t.Logf("%d bytes an idle account in the timetable", per)
+	runtime.KeepAlive(s)
 }
