@@ -131,6 +131,7 @@ func main() {
 	flag.DurationVar(&mo.rtt, "many-rtt", 50*time.Millisecond, "-scenario many: round-trip time at the proxy")
 	flag.IntVar(&mo.maxConns, "many-max-connections", 64, "-scenario many: max_connections (every account is on one host)")
 	flag.DurationVar(&mo.trickle, "many-trickle", time.Second, "-scenario many: one new message this often, to a random account")
+	flag.StringVar(&mo.logDir, "many-log", "", "-scenario many: keep the daemon's log (-v) in `DIR`/daemon-N.log")
 	flag.Parse()
 	if o.runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")

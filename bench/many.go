@@ -40,6 +40,7 @@ type manyOptions struct {
 	rtt      time.Duration
 	maxConns int
 	trickle  time.Duration // one new message every trickle, to a random account
+	logDir   string        // keep the daemon's log there (-many-log)
 }
 
 // manyResult is what one run measured.
@@ -211,10 +212,18 @@ func manyOnce(ctx context.Context, bin, dir string, run manyRun, mo manyOptions)
 	lines := make(chan struct{})
 	go func() {
 		defer close(lines)
+		var keep *os.File
+		if mo.logDir != "" {
+			keep, _ = os.Create(filepath.Join(mo.logDir, fmt.Sprintf("daemon-%d.log", run.accounts)))
+			defer keep.Close()
+		}
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			l := sc.Text()
+			if keep != nil {
+				fmt.Fprintln(keep, l)
+			}
 			mu.Lock()
 			switch {
 			case manyPollEnd.MatchString(l):

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"container/heap"
 	"reflect"
 	"sort"
 	"time"
@@ -101,6 +102,12 @@ type schedule struct {
 	hostMax map[string]int // host -> sessions at once (max_connections; hostLimits)
 	busy    map[string]int // host -> polls running
 	nrun    int            // polls running
+
+	// idle holds the accounts neither running nor removed nor blocked, soonest due first; blocked
+	// holds those that fell due while their host was full, until one of its polls ends. With them
+	// take and wake cost O(log N) an account started, not a scan of every account.
+	idle    idleHeap
+	blocked map[string][]*scheduled // host -> accounts due, waiting for the host
 }
 
 // scheduled is one account in the timetable.
@@ -114,10 +121,12 @@ type scheduled struct {
 	removed  bool          // gone from the configuration: forget it when its running poll ends
 	runHost  string        // running: the host its poll counts against
 	lag      time.Duration // running: how late its poll started
+	index    int           // in schedule.idle; -1 when not there
 }
 
 func newSchedule(now func() time.Time, rand func() float64) *schedule {
-	return &schedule{now: now, rand: rand, entries: map[string]*scheduled{}, hostMax: map[string]int{}, busy: map[string]int{}}
+	return &schedule{now: now, rand: rand, entries: map[string]*scheduled{}, hostMax: map[string]int{}, busy: map[string]int{},
+		blocked: map[string][]*scheduled{}}
 }
 
 // set installs the accounts of a configuration, the first one or a reloaded one. New accounts are
@@ -170,6 +179,7 @@ func (s *schedule) set(accts []*config.Account) (added, changed, removed []strin
 		s.entries[name].next = at
 	}
 	s.hostMax = hostLimits(accts)
+	s.rebuild()
 	sort.Strings(added)
 	sort.Strings(changed)
 	sort.Strings(removed)
@@ -189,6 +199,22 @@ func (s *schedule) pollAll() {
 			e.next = now
 		}
 	}
+	s.rebuild()
+}
+
+// rebuild puts every account that is neither running nor removed back in the idle heap (after
+// set or pollAll changed many times at once): O(N).
+func (s *schedule) rebuild() {
+	s.idle = s.idle[:0]
+	clear(s.blocked)
+	for _, e := range s.entries {
+		e.index = -1
+		if !e.running && !e.removed {
+			e.index = len(s.idle)
+			s.idle = append(s.idle, e)
+		}
+	}
+	heap.Init(&s.idle)
 }
 
 // hostFull reports whether e's host has as many polls running as its max_connections allow.
@@ -205,24 +231,11 @@ func (s *schedule) hostFull(e *scheduled) bool {
 // marks them as being polled. An account whose host has max_connections polls running waits.
 func (s *schedule) take(n int) []*config.Account {
 	now := s.now()
-	var due []*scheduled
-	for _, e := range s.entries {
-		if !e.running && !e.removed && !e.next.After(now) {
-			due = append(due, e)
-		}
-	}
-	sort.Slice(due, func(i, j int) bool {
-		if !due[i].next.Equal(due[j].next) {
-			return due[i].next.Before(due[j].next)
-		}
-		return due[i].acct.Name < due[j].acct.Name
-	})
 	var out []*config.Account
-	for _, e := range due {
-		if len(out) >= n {
-			break
-		}
+	for len(out) < n && len(s.idle) > 0 && !s.idle[0].next.After(now) {
+		e := heap.Pop(&s.idle).(*scheduled)
 		if s.hostFull(e) {
+			s.blocked[e.host] = append(s.blocked[e.host], e)
 			continue
 		}
 		e.running, e.runHost, e.lag = true, e.host, now.Sub(e.next)
@@ -244,15 +257,10 @@ func (s *schedule) lagOf(name string) time.Duration {
 // wake returns when the next account that is not being polled is due; ok is false when there is
 // none. Accounts whose host is full are left out: they wait for a poll's end, not for a time.
 func (s *schedule) wake() (at time.Time, ok bool) {
-	for _, e := range s.entries {
-		if e.running || e.removed || s.hostFull(e) {
-			continue
-		}
-		if !ok || e.next.Before(at) {
-			at, ok = e.next, true
-		}
+	if len(s.idle) == 0 {
+		return time.Time{}, false
 	}
-	return at, ok
+	return s.idle[0].next, true
 }
 
 // done records the end of an account's poll and returns when it is polled next (the zero time if it
@@ -268,6 +276,11 @@ func (s *schedule) done(name string, out pollOutcome) (next time.Time, failures 
 		if s.busy[e.runHost]--; s.busy[e.runHost] <= 0 {
 			delete(s.busy, e.runHost)
 		}
+		// The host has room again: its accounts that fell due meanwhile go back in line.
+		for _, b := range s.blocked[e.runHost] {
+			heap.Push(&s.idle, b)
+		}
+		delete(s.blocked, e.runHost)
 	}
 	if e.removed {
 		delete(s.entries, name)
@@ -280,8 +293,37 @@ func (s *schedule) done(name string, out pollOutcome) (next time.Time, failures 
 			e.next = s.now()
 		}
 	}
+	heap.Push(&s.idle, e)
 	return e.next, e.failures
 }
 
 // running returns how many accounts are being polled.
 func (s *schedule) running() int { return s.nrun }
+
+// idleHeap orders accounts by when they are due, then by name (container/heap).
+type idleHeap []*scheduled
+
+func (h idleHeap) Len() int { return len(h) }
+func (h idleHeap) Less(i, j int) bool {
+	if !h[i].next.Equal(h[j].next) {
+		return h[i].next.Before(h[j].next)
+	}
+	return h[i].acct.Name < h[j].acct.Name
+}
+func (h idleHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *idleHeap) Push(x any) {
+	e := x.(*scheduled)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *idleHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	e.index = -1
+	*h = old[:len(old)-1]
+	return e
+}
