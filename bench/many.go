@@ -53,9 +53,11 @@ type manyResult struct {
 	rssKB                int64
 	lagP50, lagP99       time.Duration // median of the minutes' p50, worst minute's p99
 	lagMax               time.Duration
-	peak                 int    // most polls at once (the daemon's summaries)
-	sent, fetched, onSrv int    // trickle: delivered to the server, in the maildirs at the end, still on the server
-	load                 string // the machine's load average (1 min) at the start and the end
+	peak                 int           // most polls at once (the daemon's summaries)
+	tookP50, tookP99     time.Duration // how long polls took: median minute's p50, worst minute's p99
+	srvCPU2              time.Duration // Dovecot's CPU in the second round (master, its reaped children, live children)
+	sent, fetched, onSrv int           // trickle: delivered to the server, in the maildirs at the end, still on the server
+	load                 string        // the machine's load average (1 min) at the start and the end
 	err                  error
 }
 
@@ -110,17 +112,18 @@ func runMany(ctx context.Context, o options, mo manyOptions) error {
 	fmt.Fprintf(&b, "\npopfetch: `%s`; Dovecot: `%s`. One Dovecot with N users, the proxy at %v RTT, implicit TLS, "+
 		"delete mode, `max_connections: %d` (one provider host), `--jobs` default; one new message every %v to a random account.\n\n",
 		gitVersion(), version("dovecot", "--version"), mo.rtt, mo.maxConns, mo.trickle)
-	b.WriteString("| accounts | interval | polls/s (2nd round) | lag p50 | lag p99 (worst minute) | lag max | polls at once (max) | peak RSS | CPU per poll | CPU, % of one core (2nd round) | trickle: sent / fetched / on server | errors | load average (start, end) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| accounts | interval | polls/s (2nd round) | lag p50 | lag p99 (worst minute) | lag max | polls at once (max) | a poll took p50 / p99 | peak RSS | CPU per poll | CPU, % of one core (2nd round) | Dovecot CPU per poll | trickle: sent / fetched / on server | errors | load average (start, end) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		if r.err != nil {
 			fmt.Fprintf(&b, "| %d | %s | FAILED: %s |||||||||\n", r.accounts, r.interval, oneLine(r.err.Error()))
 			continue
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %s | %s | %d | %.1f MiB | %.2f ms | %.1f %% | %d / %d / %d | %d | %s |\n",
+		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %s | %s | %d | %s / %s | %.1f MiB | %.2f ms | %.1f %% | %.2f ms | %d / %d / %d | %d | %s |\n",
 			r.accounts, r.interval, float64(r.polls2)/r.interval.Seconds(), r.lagP50.Round(time.Millisecond),
-			r.lagP99.Round(time.Millisecond), r.lagMax.Round(time.Millisecond), r.peak, float64(r.rssKB)/1024,
+			r.lagP99.Round(time.Millisecond), r.lagMax.Round(time.Millisecond), r.peak, r.tookP50, r.tookP99, float64(r.rssKB)/1024,
 			float64(r.cpu2.Microseconds())/1000/float64(max(r.polls2, 1)), 100*r.cpu2.Seconds()/r.interval.Seconds(),
+			float64(r.srvCPU2.Microseconds())/1000/float64(max(r.polls2, 1)),
 			r.sent, r.fetched, r.onSrv, r.errors, r.load)
 	}
 	text := b.String()
@@ -152,7 +155,7 @@ func (r manyResult) line() string {
 var (
 	manyPollEnd = regexp.MustCompile(`^\S+ m\d+: (no new mail|\d+ fetched)`)
 	manyError   = regexp.MustCompile(`^\S+ \S+: error: `)
-	manySummary = regexp.MustCompile(`popfetch: schedule: (\d+) poll\(s\) started in the last \S+, late by p50 (\S+), p99 (\S+), max (\S+); up to (\d+) at once`)
+	manySummary = regexp.MustCompile(`popfetch: schedule: (\d+) poll\(s\) started in the last \S+, late by p50 (\S+), p99 (\S+), max (\S+); up to (\d+) at once; polls took p50 (\S+), p99 (\S+)`)
 )
 
 func manyOnce(ctx context.Context, bin, dir string, run manyRun, mo manyOptions) (res manyResult) {
@@ -208,7 +211,7 @@ func manyOnce(ctx context.Context, bin, dir string, run manyRun, mo manyOptions)
 	}
 	var mu sync.Mutex
 	round2 := start.Add(run.interval)
-	var p50s, p99s []time.Duration
+	var p50s, p99s, took50s []time.Duration
 	lines := make(chan struct{})
 	go func() {
 		defer close(lines)
@@ -241,7 +244,10 @@ func manyOnce(ctx context.Context, bin, dir string, run manyRun, mo manyOptions)
 				p99, _ := time.ParseDuration(m[3])
 				mx, _ := time.ParseDuration(m[4])
 				peak, _ := strconv.Atoi(m[5])
+				t50, _ := time.ParseDuration(m[6])
+				t99, _ := time.ParseDuration(m[7])
 				p50s, p99s = append(p50s, p50), append(p99s, p99)
+				took50s, res.tookP99 = append(took50s, t50), max(res.tookP99, t99)
 				res.lagMax, res.peak = max(res.lagMax, mx), max(res.peak, peak)
 				logf("many: %s", l[strings.Index(l, "popfetch: "):])
 			}
@@ -297,14 +303,15 @@ func manyOnce(ctx context.Context, bin, dir string, run manyRun, mo manyOptions)
 		cmd.Wait()
 		return fail(ctx.Err())
 	}
-	c1 := cpuAt()
+	c1, s1 := cpuAt(), serverCPU()
 	end := round2.Add(run.interval)
 	if !wait(end) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		return fail(ctx.Err())
 	}
-	c2 := cpuAt()
+	c2, s2 := cpuAt(), serverCPU()
+	res.srvCPU2 = s2 - s1
 	res.load = load0 + ", " + loadAverage()
 	close(stopTrickle)
 	<-trickleDone
@@ -325,6 +332,8 @@ func manyOnce(ctx context.Context, bin, dir string, run manyRun, mo manyOptions)
 	}
 	slices.Sort(p50s)
 	res.lagP50, res.lagP99 = p50s[(len(p50s)-1)/2], slices.Max(p99s)
+	slices.Sort(took50s)
+	res.tookP50 = took50s[(len(took50s)-1)/2]
 	// Every trickled message is in its maildir or still on the server, once.
 	for u, n := range trickled {
 		got := 0
@@ -352,4 +361,59 @@ func loadAverage() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// serverCPU is the CPU time of the Dovecot this process started: its master process, the children
+// the master reaped (cutime, cstime) and those alive.
+func serverCPU() time.Duration {
+	ents, _ := os.ReadDir("/proc")
+	me := os.Getpid()
+	var master int
+	children := map[int][]int{}
+	stat := map[int][]string{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(data), ')')
+		if i < 0 || i+2 > len(data) {
+			continue
+		}
+		f := strings.Fields(string(data[i+2:])) // f[0] is the state, f[1] the parent
+		if len(f) < 15 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		stat[pid] = f
+		children[ppid] = append(children[ppid], pid)
+		if ppid == me && strings.Contains(string(data[:i]), "(dovecot") {
+			master = pid
+		}
+	}
+	if master == 0 {
+		return 0
+	}
+	ticks := func(f []string) int64 {
+		var n int64
+		for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			n += v
+		}
+		return n
+	}
+	total := ticks(stat[master])
+	var walk func(int)
+	walk = func(pid int) {
+		for _, c := range children[pid] {
+			total += ticks(stat[c])
+			walk(c)
+		}
+	}
+	walk(master)
+	return time.Duration(total) * time.Second / 100 // USER_HZ
 }

@@ -39,7 +39,8 @@ func autoJobs(nofile uint64) int {
 type lagWindow struct {
 	since time.Time
 	lags  []time.Duration
-	peak  int // most polls running at once
+	took  []time.Duration // how long the polls that ended took
+	peak  int             // most polls running at once
 }
 
 // add records a poll that started lag late, with running polls running (it included).
@@ -47,6 +48,9 @@ func (w *lagWindow) add(lag time.Duration, running int) {
 	w.lags = append(w.lags, max(lag, 0))
 	w.peak = max(w.peak, running)
 }
+
+// ended records a poll that ended after took.
+func (w *lagWindow) ended(took time.Duration) { w.took = append(w.took, took) }
 
 // percentile returns the p-th percentile (0–100) of sorted lags, nearest rank.
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -57,13 +61,16 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(k, 0), len(sorted)-1)]
 }
 
-// summary is the -v line about the window: polls started, lag p50/p99/max, most running at once.
+// summary is the -v line about the window: polls started, lag p50/p99/max, most running at once,
+// how long the polls that ended took (p50, p99): with the intervals, what sizes max_connections.
 func (w *lagWindow) summary(now time.Time) string {
 	s := slices.Clone(w.lags)
 	slices.Sort(s)
-	return fmt.Sprintf("popfetch: schedule: %d poll(s) started in the last %s, late by p50 %s, p99 %s, max %s; up to %d at once",
+	t := slices.Clone(w.took)
+	slices.Sort(t)
+	return fmt.Sprintf("popfetch: schedule: %d poll(s) started in the last %s, late by p50 %s, p99 %s, max %s; up to %d at once; polls took p50 %s, p99 %s",
 		len(s), fmtDuration(now.Sub(w.since).Round(time.Second)), fmtLag(percentile(s, 50)), fmtLag(percentile(s, 99)),
-		fmtLag(percentile(s, 100)), w.peak)
+		fmtLag(percentile(s, 100)), w.peak, fmtLag(percentile(t, 50)), fmtLag(percentile(t, 99)))
 }
 
 func fmtLag(d time.Duration) string {
@@ -89,6 +96,7 @@ func (d *daemon) pollStarted(a *config.Account, lag time.Duration) {
 // Hook metrics here.
 func (d *daemon) pollEnded(p polled, next time.Time, failures int, stopping bool) {
 	d.report(p, next, failures, stopping)
+	d.lags.ended(p.took)
 	now := time.Now()
 	if now.Sub(d.lags.since) >= daemonLagEvery {
 		if d.o.verbose && len(d.lags.lags) > 0 {

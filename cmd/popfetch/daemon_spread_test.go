@@ -178,8 +178,9 @@ func TestLagWindow(t *testing.T) {
 	w := lagWindow{since: daemonT0}
 	for i := range 100 {
 		w.add(time.Duration(i+1)*time.Millisecond, i%7)
+		w.ended(time.Duration(i+1) * 20 * time.Millisecond)
 	}
-	want := "popfetch: schedule: 100 poll(s) started in the last 1m, late by p50 50ms, p99 99ms, max 100ms; up to 6 at once"
+	want := "popfetch: schedule: 100 poll(s) started in the last 1m, late by p50 50ms, p99 99ms, max 100ms; up to 6 at once; polls took p50 1s, p99 2s"
 	if got := w.summary(daemonT0.Add(time.Minute)); got != want {
 		t.Errorf("summary:\n got %q\nwant %q", got, want)
 	}
