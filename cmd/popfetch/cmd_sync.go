@@ -111,11 +111,11 @@ func selectAccounts(cfg *config.Config, names []string) ([]*config.Account, erro
 }
 
 func runSync(ctx context.Context, o syncOptions) error {
-	cfg, err := loadConfig(o.globalOptions)
+	sh, err := parseShard(o.shard)
 	if err != nil {
 		return err
 	}
-	sh, err := parseShard(o.shard)
+	cfg, err := loadConfig(o.globalOptions)
 	if err != nil {
 		return err
 	}
