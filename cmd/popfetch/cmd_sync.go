@@ -36,7 +36,7 @@ type syncOptions struct {
 
 var accountFlags = []cli.Flag{
 	&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, EnvVars: []string{"POPFETCH_JOBS"},
-		Usage: "sync up to `N` accounts at once"},
+		Usage: "sync up to `N` accounts at once (and at most each host's max_connections)"},
 	&cli.BoolFlag{Name: "wait", Usage: "wait for a run holding an account's lock instead of exiting 75"},
 }
 
