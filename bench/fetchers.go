@@ -69,7 +69,8 @@ func configurePopfetch(bin string, j *job) ([]string, []string, error) {
 		if popfetchAuth != "" {
 			fmt.Fprintf(&b, "    auth: %s\n", popfetchAuth)
 		}
-		fmt.Fprintf(&b, "    keep: %v\n    timeout: 10m\n", j.keep)
+		// Every account is on one host: --jobs, not max_connections (default 8), is the limit.
+		fmt.Fprintf(&b, "    keep: %v\n    timeout: 10m\n    max_connections: %d\n", j.keep, max(j.jobs, 1))
 		fmt.Fprintf(&b, "    deliver:\n      maildir: %s\n", a.maildir)
 	}
 	cfg := filepath.Join(j.dir, "popfetch.yaml")

@@ -3,6 +3,7 @@
 // Command bench measures popfetch side by side with mpop and fetchmail against a private Dovecot.
 //
 //	go run ./bench [-runs N] [-scenario a,b,...] [-big] [-huge] [-imap] [-out FILE]
+//	go run ./bench -scenario many [-many-accounts 1000,10000] [-many-interval 5m] [-out FILE]
 //
 // It starts a private Dovecot POP3S on 127.0.0.1 (package dovecot), seeds its mailboxes with
 // deterministic messages, and puts a latency-injecting proxy in front of it. Each fetcher that is
@@ -131,6 +132,14 @@ func main() {
 	flag.BoolVar(&o.keepFailed, "keep-failed", false, "keep the files of a failed run (printed) for inspection")
 	flag.StringVar(&o.traceDir, "trace", "", "run popfetch with --trace and write its dialogue to `DIR`/SCENARIO-RUN.trace (the timings then include tracing)")
 	flag.StringVar(&o.out, "out", "", "also write the report (Markdown) to this file")
+	var mo manyOptions
+	var manyCounts string
+	flag.StringVar(&manyCounts, "many-accounts", "1000,10000", "-scenario many: account counts to run")
+	flag.DurationVar(&mo.interval, "many-interval", 5*time.Minute, "-scenario many: the interval for 10,000 accounts (fewer accounts get a proportionally shorter one: the same polls per second)")
+	flag.DurationVar(&mo.rtt, "many-rtt", 50*time.Millisecond, "-scenario many: round-trip time at the proxy")
+	flag.IntVar(&mo.maxConns, "many-max-connections", 64, "-scenario many: max_connections (every account is on one host)")
+	flag.DurationVar(&mo.trickle, "many-trickle", time.Second, "-scenario many: one new message this often, to a random account")
+	flag.StringVar(&mo.logDir, "many-log", "", "-scenario many: keep the daemon's log (-v) in `DIR`/daemon-N.log")
 	flag.Parse()
 	if o.runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
@@ -147,7 +156,14 @@ func main() {
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
+	var err error
+	if only == "many" {
+		if mo.counts, err = parseManyCounts(manyCounts); err == nil {
+			err = runMany(ctx, o, mo)
+		}
+	} else {
+		err = run(ctx, o)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -34,6 +34,7 @@ const (
 	DefaultPortPlain       = 110              // RFC 1939 §3, also for STLS (RFC 2595)
 	DefaultInterval        = 5 * time.Minute  // interval: how often `popfetch daemon` polls an account
 	MinInterval            = time.Second      // the shortest interval accepted
+	DefaultMaxConnections  = 8                // max_connections: sessions at once with one server host
 )
 
 // TLS modes (Account.TLS).
@@ -117,6 +118,11 @@ type Account struct {
 	MaxMessages int           // per run; 0 = no limit
 	Timeout     time.Duration // per network operation
 	Interval    time.Duration // `popfetch daemon`: time between polls (before jitter and backoff)
+
+	// MaxConnections (key max_connections, default 8): at most this many sessions at once with the
+	// account's host, as providers cap concurrent logins. Accounts on one host share the smallest
+	// value among them.
+	MaxConnections int
 
 	// DeleteImported (key delete_imported): messages whose UIDL was imported from another fetcher's
 	// list (`popfetch state import`) may be deleted like those popfetch delivered; by default they

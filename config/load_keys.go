@@ -17,7 +17,7 @@ var (
 	accountKeys = []string{"host", "port", "tls", "ca_file", "tls_fingerprint", "user", "auth",
 		"password", "password_command", "password_env", "password_timeout", "allow_plaintext_auth",
 		"keep", "keep_days", "fetch_all", "max_size", "oversize", "max_messages", "timeout", "deliver",
-		"received_header", "interval", "oauth2", "delete_imported"}
+		"received_header", "interval", "oauth2", "delete_imported", "max_connections"}
 	passwordKeys = []string{"password", "password_command", "password_env"}
 	deliverKeys  = []string{DeliverMaildir, DeliverMbox, DeliverMDA, DeliverLMTP, DeliverSMTP, DeliverIMAP, DeliverGmail}
 	addressKeys  = []string{"address", "recipient"}
@@ -173,6 +173,14 @@ func (p *parser) apply(a *Account, l layer, skip []string) {
 					a.Interval = d
 				}
 			}
+		case "max_connections":
+			if n, ok := p.int(e, sc); ok {
+				if n < 1 {
+					p.errAt(e.val, sc, name, "must be 1 or more (sessions at once with the account's host)")
+				} else {
+					a.MaxConnections = n
+				}
+			}
 		}
 	}
 }
@@ -223,6 +231,9 @@ func (p *parser) finish(a *Account, dl, al layer, nameNode *yaml.Node) {
 	}
 	if a.Interval == 0 {
 		a.Interval = DefaultInterval
+	}
+	if a.MaxConnections == 0 {
+		a.MaxConnections = DefaultMaxConnections
 	}
 	if !has("received_header") {
 		a.TraceHeader = true

@@ -119,7 +119,7 @@ func TestExample(t *testing.T) {
 		Password: PasswordSource{Kind: SourceCommand, Command: []string{"pass", "show", "mail/work"},
 			Timeout: 60 * time.Second},
 		Keep: true, KeepDays: 30, MaxSize: 10_000_000, Oversize: OversizeSkip, Timeout: 2 * time.Minute,
-		Interval:    10 * time.Minute,
+		Interval: 10 * time.Minute, MaxConnections: 8,
 		Deliver:     Destination{Kind: DeliverMaildir, Path: "/home/alice/Maildir"},
 		TraceHeader: true, configPath: "testdata/example.yaml", stateDir: "/home/alice/.local/state/popfetch",
 		secretEnv: []string{"HOME_PASSWORD", "ISP_PASSWORD"}, // SecretEnv: every password_env of the file

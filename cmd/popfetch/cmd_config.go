@@ -123,6 +123,7 @@ type accountView struct {
 	MaxMessages        int    `json:"max_messages"`
 	Timeout            string `json:"timeout"`
 	Interval           string `json:"interval"`
+	MaxConnections     int    `json:"max_connections"`
 	Deliver            string `json:"deliver"`
 	ReceivedHeader     bool   `json:"received_header"`
 }
@@ -140,8 +141,8 @@ func viewOf(a *config.Account) accountView {
 		User: a.User, Auth: a.Auth, Password: a.Password.String(), PasswordTimeout: fmtDuration(pt),
 		AllowPlaintextAuth: a.AllowPlaintextAuth, Keep: a.Keep, KeepDays: a.KeepDays, FetchAll: a.FetchAll,
 		MaxSize: a.MaxSize, Oversize: a.Oversize, MaxMessages: a.MaxMessages, Timeout: fmtDuration(a.Timeout),
-		Interval: fmtDuration(a.Interval),
-		Deliver:  a.Deliver.String(), ReceivedHeader: a.TraceHeader,
+		Interval: fmtDuration(a.Interval), MaxConnections: a.MaxConnections,
+		Deliver: a.Deliver.String(), ReceivedHeader: a.TraceHeader,
 		OAuth2:         oauth2String(a),
 		DeleteImported: a.DeleteImported,
 	}
@@ -207,6 +208,7 @@ func printConfig(w io.Writer, cfg *config.Config) error {
 		line("max_messages", v.MaxMessages)
 		line("timeout", v.Timeout)
 		line("interval", v.Interval)
+		line("max_connections", v.MaxConnections)
 		line("deliver", v.Deliver)
 		line("received_header", v.ReceivedHeader)
 	}

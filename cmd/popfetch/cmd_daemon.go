@@ -36,8 +36,9 @@ func wallClock() time.Time { return time.Now().Round(0) }
 // daemonOptions are the flags of `popfetch daemon`.
 type daemonOptions struct {
 	*globalOptions
-	jobs   int
+	jobs   int // 0: autoJobs
 	syslog bool
+	shard  shard
 
 	metrics            string // --metrics ADDR (daemon_metrics.go)
 	metricsAllowRemote bool
@@ -58,10 +59,16 @@ func daemonCommand(env *appEnv) *cli.Command {
 			"--metrics 127.0.0.1:9782 serves Prometheus metrics on /metrics and a health answer on /healthz;\n" +
 			"`popfetch status` shows each account's last runs and next poll.\n\n" +
 			"One daemon runs per state directory (a second one exits 75). A `popfetch sync` by hand while\n" +
-			"the daemon runs waits for the account (--wait) or exits 75, as with any other run.",
+			"the daemon runs waits for the account (--wait) or exits 75, as with any other run.\n\n" +
+			"At the start (and for accounts a SIGHUP adds or changes) the first polls are spread over the\n" +
+			"interval, so that many accounts do not all poll at once. Every due account is polled at once, up\n" +
+			"to --jobs in all (default: as many as the open-file limit allows, at most 256) and up to each\n" +
+			"host's max_connections (profile key, default 8). With -v the log says every minute how late\n" +
+			"polls started (schedule lag).",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, EnvVars: []string{"POPFETCH_JOBS"},
-				Usage: "poll up to `N` accounts at once"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 0, EnvVars: []string{"POPFETCH_JOBS"},
+				Usage: "poll up to `N` accounts at once in all (0: as many as the open-file limit allows, at most 256; each host also has its max_connections)"},
+			shardFlag(),
 			&cli.BoolFlag{Name: "syslog", Usage: "log to syslog (facility mail, tag popfetch) instead of stderr"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on http://`ADDR`/metrics and /healthz (e.g. 127.0.0.1:9782; loopback only unless --metrics-allow-remote)"},
 			&cli.BoolFlag{Name: "metrics-allow-remote", Usage: "let --metrics listen on an address other than loopback"},
@@ -70,8 +77,12 @@ func daemonCommand(env *appEnv) *cli.Command {
 			if c.NArg() > 0 {
 				return withCode(exitUsage, fmt.Errorf("daemon takes no arguments: it polls every account of the configuration"))
 			}
+			sh, err := parseShard(c.String("shard"))
+			if err != nil {
+				return err
+			}
 			return runDaemon(c.Context, daemonOptions{globalOptions: globalsFrom(c, env), jobs: c.Int("jobs"),
-				syslog: c.Bool("syslog"), metrics: c.String("metrics"), metricsAllowRemote: c.Bool("metrics-allow-remote")})
+				syslog: c.Bool("syslog"), shard: sh, metrics: c.String("metrics"), metricsAllowRemote: c.Bool("metrics-allow-remote")})
 		},
 	}
 }
@@ -139,6 +150,7 @@ type daemon struct {
 	polls chan polled
 	jobs  *jobLimit // daemon_limit.go: --jobs, lowered while polls run out of descriptors or memory
 	obs   observers // status_record.go, daemon_metrics.go: told of polls' starts and ends
+	lags  lagWindow // daemon_scale.go: schedule lag since the last -v summary
 }
 
 // polled is the end of one account's poll.
@@ -147,6 +159,7 @@ type polled struct {
 	res  fetch.Result
 	err  error
 	took time.Duration
+	lag  time.Duration // how late the poll started after it was due
 }
 
 func runDaemon(ctx context.Context, o daemonOptions) error {
@@ -164,8 +177,8 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 		signal.Notify(usr1, pollSig)
 		defer signal.Stop(usr1)
 	}
-	if o.jobs < 1 {
-		return withCode(exitUsage, fmt.Errorf("--jobs must be at least 1"))
+	if o.jobs < 0 {
+		return withCode(exitUsage, fmt.Errorf("--jobs must be 0 (as many as the open-file limit allows) or more"))
 	}
 	if o.json {
 		return withCode(exitUsage, fmt.Errorf("the daemon writes a log, not JSON: drop --json"))
@@ -207,9 +220,27 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	g := *o.globalOptions
 	g.stderr, g.stderrTTY, g.stderrTerm, g.json = log, false, nil, false
 	g.stdin = strings.NewReader("") // not a terminal: never ask for a password
+	jobs, nofile := o.jobs, openFileLimit()
+	if jobs == 0 {
+		jobs = autoJobs(nofile)
+	}
 	d := &daemon{o: o, g: &g, log: log, rep: &reporter{g: &g}, cfg: cfg,
-		sched: newSchedule(wallClock, rand.Float64), polls: make(chan polled), jobs: newJobLimit(o.jobs)}
-	d.sched.set(cfg.Accounts)
+		sched: newSchedule(wallClock, rand.Float64), polls: make(chan polled), jobs: newJobLimit(jobs),
+		lags: lagWindow{since: time.Now()}}
+	accts := o.shard.filter(cfg.Accounts)
+	d.sched.set(accts)
+	in := ""
+	if o.shard.n > 0 {
+		in = fmt.Sprintf(" of %d in shard %s", len(cfg.Accounts), o.shard)
+	}
+	limits := fmt.Sprintf("up to %d poll(s) at once", jobs)
+	if o.jobs == 0 && nofile > 0 {
+		limits += fmt.Sprintf(" (open-file limit %d)", nofile)
+	}
+	log.infof("popfetch: daemon started (pid %d, %s): %s%s; %s", os.Getpid(), cfg.Path, summarizeAccounts(accts), in, limits)
+	if o.verbose {
+		d.logAccounts(accts)
+	}
 	d.obs = observers{newDaemonStatusFile(cfg.StateDir, log)}
 	if o.metrics != "" {
 		m, err := newDaemonMetrics(o.metrics, cfg.StateDir, log)
@@ -218,9 +249,8 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 		}
 		d.obs = append(d.obs, m)
 	}
-	d.obs.accounts(cfg.Accounts)
+	d.obs.accounts(accts)
 	defer d.obs.stopped()
-	log.infof("popfetch: daemon started (pid %d, %s): %s", os.Getpid(), cfg.Path, describeAccounts(cfg.Accounts))
 	return d.loop(ctx, hup, usr1)
 }
 
@@ -236,8 +266,10 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 		if !stopping {
 			for _, a := range d.sched.take(d.jobs.cur - d.sched.running()) {
 				d.jobs.start(a.Name)
+				lag := d.sched.lagOf(a.Name)
+				d.pollStarted(a, lag)
 				d.obs.pollStarted(a.Name)
-				go d.poll(ctx, d.cfg, a)
+				go d.poll(ctx, d.cfg, a, lag)
 			}
 			// When every job is busy, the due accounts wait for a poll's end, not for the timer.
 			if at, ok := d.sched.wake(); ok && d.sched.running() < d.jobs.cur {
@@ -257,7 +289,7 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 			}
 		case p := <-d.polls:
 			next, failures := d.sched.done(p.name, outcomeOf(p.res, p.err))
-			d.report(p, next, failures, stopping)
+			d.pollEnded(p, next, failures, stopping)
 			d.obs.pollEnded(p, next)
 			switch d.jobs.end(p.name, p.err) {
 			case -1:
@@ -274,6 +306,9 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 		case <-timer.C:
 		}
 	}
+	if d.o.verbose && len(d.lags.lags) > 0 {
+		d.log.infof("%s", d.lags.summary(time.Now()))
+	}
 	d.log.infof("popfetch: daemon stopped")
 	if d.o.abort.Err() != nil {
 		return exitStatus(exitInterrupted)
@@ -283,11 +318,11 @@ func (d *daemon) loop(ctx context.Context, hup, usr1 <-chan os.Signal) error {
 
 // poll syncs one account, as `popfetch sync ACCOUNT` would: under the account's lock, which it
 // releases when the sync ends (the daemon holds no account lock between polls).
-func (d *daemon) poll(ctx context.Context, cfg *config.Config, a *config.Account) {
+func (d *daemon) poll(ctx context.Context, cfg *config.Config, a *config.Account, lag time.Duration) {
 	start := time.Now()
 	res, err := syncAccount(ctx, d.g.abort, d.g, cfg, a, accountRun{}, d.rep)
 	res.Account = a.Name
-	d.polls <- polled{name: a.Name, res: res, err: err, took: time.Since(start)}
+	d.polls <- polled{name: a.Name, res: res, err: err, took: time.Since(start), lag: lag}
 }
 
 // outcomeOf says what a poll's result means for the account's timetable.
@@ -361,9 +396,9 @@ func (d *daemon) reload() {
 			d.cfg.StateDir, cfg.StateDir)
 		return
 	}
-	added, changed, removed := d.sched.set(cfg.Accounts)
+	added, changed, removed := d.sched.set(d.o.shard.filter(cfg.Accounts))
 	d.cfg = cfg
-	d.obs.accounts(cfg.Accounts)
+	d.obs.accounts(d.o.shard.filter(cfg.Accounts))
 	var parts []string
 	for _, c := range []struct {
 		what  string
@@ -379,11 +414,14 @@ func (d *daemon) reload() {
 	d.log.infof("popfetch: SIGHUP: reloaded %s: %s", path, strings.Join(parts, "; "))
 }
 
-// describeAccounts lists accounts with their intervals: "home every 5m, work every 1m".
-func describeAccounts(accts []*config.Account) string {
-	s := make([]string, len(accts))
-	for i, a := range accts {
-		s[i] = a.Name + " every " + fmtDuration(a.Interval)
+// logAccounts logs (-v) one line per account: its interval, host and first poll.
+func (d *daemon) logAccounts(accts []*config.Account) {
+	now := wallClock()
+	for _, a := range accts {
+		first := ""
+		if e := d.sched.entries[a.Name]; e != nil {
+			first = "; first poll in " + fmtDuration(max(e.next.Sub(now), 0).Round(time.Second))
+		}
+		d.log.infof("%s: every %s from %s%s", a.Name, fmtDuration(a.Interval), a.Host, first)
 	}
-	return fmt.Sprintf("%d account(s): %s", len(accts), strings.Join(s, ", "))
 }

@@ -24,6 +24,7 @@ type syncOptions struct {
 	accounts   []string
 	jobs       int
 	check      bool // `popfetch check`: count new messages only
+	shard      string
 }
 
 // accountFlags are the flags of sync and check that say how accounts are run. A new set each call:
@@ -32,7 +33,7 @@ type syncOptions struct {
 func accountFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, EnvVars: []string{"POPFETCH_JOBS"},
-			Usage: "sync up to `N` accounts at once"},
+			Usage: "sync up to `N` accounts at once (and at most each host's max_connections)"},
 		&cli.BoolFlag{Name: "wait", Usage: "wait for a run holding an account's lock instead of exiting 75"},
 	}
 }
@@ -51,9 +52,10 @@ func syncCommand(env *appEnv) *cli.Command {
 			&cli.BoolFlag{Name: "delete-imported", Usage: "delete, as if popfetch had delivered them, messages known only from a state import (profile key delete_imported)"},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "plan and print what would be done; change nothing"},
 			&cli.BoolFlag{Name: "stdout", Usage: "write messages to stdout as an mboxrd stream instead of the profile's destination"},
+			shardFlag(),
 		}, accountFlags()...),
 		Action: func(c *cli.Context) error {
-			o := syncOptions{globalOptions: globalsFrom(c, env), accounts: c.Args().Slice(), jobs: c.Int("jobs"),
+			o := syncOptions{globalOptions: globalsFrom(c, env), accounts: c.Args().Slice(), jobs: c.Int("jobs"), shard: c.String("shard"),
 				accountRun: accountRun{all: c.Bool("all"), dryRun: c.Bool("dry-run"), toStdout: c.Bool("stdout"),
 					wait: c.Bool("wait"), deleteImported: c.Bool("delete-imported")}}
 			if c.Bool("keep") && c.Bool("no-keep") {
@@ -76,10 +78,10 @@ func checkCommand(env *appEnv) *cli.Command {
 		Name:      "check",
 		Usage:     "count new messages without retrieving them: exit 0 if there are any, 1 if none",
 		ArgsUsage: "[ACCOUNT...]",
-		Flags:     accountFlags(),
+		Flags:     append([]cli.Flag{shardFlag()}, accountFlags()...),
 		Action: func(c *cli.Context) error {
 			return runSync(c.Context, syncOptions{globalOptions: globalsFrom(c, env), accounts: c.Args().Slice(),
-				jobs: c.Int("jobs"), accountRun: accountRun{wait: c.Bool("wait"), dryRun: true}, check: true})
+				jobs: c.Int("jobs"), accountRun: accountRun{wait: c.Bool("wait"), dryRun: true}, check: true, shard: c.String("shard")})
 		},
 	}
 }
@@ -107,12 +109,19 @@ func selectAccounts(cfg *config.Config, names []string) ([]*config.Account, erro
 }
 
 func runSync(ctx context.Context, o syncOptions) error {
+	sh, err := parseShard(o.shard)
+	if err != nil {
+		return err
+	}
 	cfg, err := loadConfig(o.globalOptions)
 	if err != nil {
 		return err
 	}
 	accts, err := selectAccounts(cfg, o.accounts)
 	if err != nil {
+		return err
+	}
+	if accts, err = shardAccounts(sh, accts, len(o.accounts) > 0); err != nil {
 		return err
 	}
 	jobs := o.jobs
@@ -126,11 +135,15 @@ func runSync(ctx context.Context, o syncOptions) error {
 	codes := make([]int, len(accts))
 	results := make([]fetch.Result, len(accts))
 	sem := make(chan struct{}, jobs)
+	hosts := hostSemaphores(accts) // max_connections
 	var wg sync.WaitGroup
 	for i, a := range accts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			host := hosts[hostKey(a)]
+			host <- struct{}{}
+			defer func() { <-host }()
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			start := time.Now()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"container/heap"
 	"reflect"
 	"sort"
 	"time"
@@ -98,29 +99,46 @@ type schedule struct {
 	now     func() time.Time
 	rand    func() float64 // in [0, 1)
 	entries map[string]*scheduled
+	hostMax map[string]int // host -> sessions at once (max_connections; hostLimits)
+	busy    map[string]int // host -> polls running
+	nrun    int            // polls running
+
+	// idle holds the accounts neither running nor removed nor blocked, soonest due first; blocked
+	// holds those that fell due while their host was full, until one of its polls ends. With them
+	// take and wake cost O(log N) an account started, not a scan of every account.
+	idle    idleHeap
+	blocked map[string][]*scheduled // host -> accounts due, waiting for the host
 }
 
 // scheduled is one account in the timetable.
 type scheduled struct {
 	acct     *config.Account
+	host     string // hostKey(acct)
 	next     time.Time
 	failures int
 	running  bool
-	again    bool // poll once more as soon as the running poll ends (SIGUSR1, or the profile changed)
-	removed  bool // gone from the configuration: forget it when its running poll ends
+	again    bool          // poll once more as soon as the running poll ends (SIGUSR1, or the profile changed)
+	removed  bool          // gone from the configuration: forget it when its running poll ends
+	runHost  string        // running: the host its poll counts against
+	lag      time.Duration // running: how late its poll started
+	index    int           // in schedule.idle; -1 when not there
 }
 
 func newSchedule(now func() time.Time, rand func() float64) *schedule {
-	return &schedule{now: now, rand: rand, entries: map[string]*scheduled{}}
+	return &schedule{now: now, rand: rand, entries: map[string]*scheduled{}, hostMax: map[string]int{}, busy: map[string]int{},
+		blocked: map[string][]*scheduled{}}
 }
 
-// set installs the accounts of a configuration, the first one or a reloaded one. New accounts are due
-// now; an account whose profile changed is due now too, with its failure count reset; unchanged ones
-// keep their times; the others are forgotten (once their running poll ends). It returns the names of
-// the accounts added, changed and removed, sorted.
+// set installs the accounts of a configuration, the first one or a reloaded one. New accounts are
+// due from now, spread over their interval (firstPolls: no thundering herd at the start or after a
+// reload); an account whose profile changed is spread likewise, with its failure count reset (one
+// being polled is polled again when that poll ends); unchanged ones keep their times; the others
+// are forgotten (once their running poll ends). It returns the names of the accounts added, changed
+// and removed, sorted.
 func (s *schedule) set(accts []*config.Account) (added, changed, removed []string) {
 	now := s.now()
 	keep := map[string]bool{}
+	var fresh []*config.Account // added or changed: their first polls are spread
 	for _, a := range accts {
 		keep[a.Name] = true
 		e := s.entries[a.Name]
@@ -128,13 +146,17 @@ func (s *schedule) set(accts []*config.Account) (added, changed, removed []strin
 		case e == nil:
 			s.entries[a.Name] = &scheduled{acct: a, next: now}
 			added = append(added, a.Name)
+			fresh = append(fresh, a)
 		case e.removed: // removed while it was being polled, and back before the poll ended
-			*e = scheduled{acct: a, running: e.running, again: e.running, next: now}
+			*e = scheduled{acct: a, running: e.running, again: e.running, next: now, runHost: e.runHost, lag: e.lag}
 			added = append(added, a.Name)
 		case !reflect.DeepEqual(*e.acct, *a):
 			e.acct, e.failures, e.next = a, 0, now
 			e.again = e.running
 			changed = append(changed, a.Name)
+			if !e.running {
+				fresh = append(fresh, a)
+			}
 		default:
 			e.acct = a
 		}
@@ -150,6 +172,14 @@ func (s *schedule) set(accts []*config.Account) (added, changed, removed []strin
 			delete(s.entries, name)
 		}
 	}
+	for _, e := range s.entries {
+		e.host = hostKey(e.acct)
+	}
+	for name, at := range firstPolls(fresh, now) {
+		s.entries[name].next = at
+	}
+	s.hostMax = hostLimits(accts)
+	s.rebuild()
 	sort.Strings(added)
 	sort.Strings(changed)
 	sort.Strings(removed)
@@ -169,43 +199,68 @@ func (s *schedule) pollAll() {
 			e.next = now
 		}
 	}
+	s.rebuild()
+}
+
+// rebuild puts every account that is neither running nor removed back in the idle heap (after
+// set or pollAll changed many times at once): O(N).
+func (s *schedule) rebuild() {
+	s.idle = s.idle[:0]
+	clear(s.blocked)
+	for _, e := range s.entries {
+		e.index = -1
+		if !e.running && !e.removed {
+			e.index = len(s.idle)
+			s.idle = append(s.idle, e)
+		}
+	}
+	heap.Init(&s.idle)
+}
+
+// hostFull reports whether e's host has as many polls running as its max_connections allow.
+func (s *schedule) hostFull(e *scheduled) bool {
+	h := e.host
+	limit, ok := s.hostMax[h]
+	if !ok {
+		limit = max(e.acct.MaxConnections, 1)
+	}
+	return s.busy[h] >= limit
 }
 
 // take returns up to n accounts that are due and not being polled, the longest overdue first, and
-// marks them as being polled.
+// marks them as being polled. An account whose host has max_connections polls running waits.
 func (s *schedule) take(n int) []*config.Account {
 	now := s.now()
-	var due []*scheduled
-	for _, e := range s.entries {
-		if !e.running && !e.removed && !e.next.After(now) {
-			due = append(due, e)
-		}
-	}
-	sort.Slice(due, func(i, j int) bool {
-		if !due[i].next.Equal(due[j].next) {
-			return due[i].next.Before(due[j].next)
-		}
-		return due[i].acct.Name < due[j].acct.Name
-	})
 	var out []*config.Account
-	for _, e := range due[:min(max(n, 0), len(due))] {
-		e.running = true
+	for len(out) < n && len(s.idle) > 0 && !s.idle[0].next.After(now) {
+		e := heap.Pop(&s.idle).(*scheduled)
+		if s.hostFull(e) {
+			s.blocked[e.host] = append(s.blocked[e.host], e)
+			continue
+		}
+		e.running, e.runHost, e.lag = true, e.host, now.Sub(e.next)
+		s.busy[e.runHost]++
+		s.nrun++
 		out = append(out, e.acct)
 	}
 	return out
 }
 
-// wake returns when the next account that is not being polled is due; ok is false when there is none.
-func (s *schedule) wake() (at time.Time, ok bool) {
-	for _, e := range s.entries {
-		if e.running || e.removed {
-			continue
-		}
-		if !ok || e.next.Before(at) {
-			at, ok = e.next, true
-		}
+// lagOf returns how late the running poll of an account started (0 if none runs).
+func (s *schedule) lagOf(name string) time.Duration {
+	if e := s.entries[name]; e != nil && e.running {
+		return e.lag
 	}
-	return at, ok
+	return 0
+}
+
+// wake returns when the next account that is not being polled is due; ok is false when there is
+// none. Accounts whose host is full are left out: they wait for a poll's end, not for a time.
+func (s *schedule) wake() (at time.Time, ok bool) {
+	if len(s.idle) == 0 {
+		return time.Time{}, false
+	}
+	return s.idle[0].next, true
 }
 
 // done records the end of an account's poll and returns when it is polled next (the zero time if it
@@ -215,7 +270,18 @@ func (s *schedule) done(name string, out pollOutcome) (next time.Time, failures 
 	if e == nil {
 		return time.Time{}, 0
 	}
-	e.running = false
+	if e.running {
+		e.running = false
+		s.nrun--
+		if s.busy[e.runHost]--; s.busy[e.runHost] <= 0 {
+			delete(s.busy, e.runHost)
+		}
+		// The host has room again: its accounts that fell due meanwhile go back in line.
+		for _, b := range s.blocked[e.runHost] {
+			heap.Push(&s.idle, b)
+		}
+		delete(s.blocked, e.runHost)
+	}
 	if e.removed {
 		delete(s.entries, name)
 		return time.Time{}, 0
@@ -227,16 +293,37 @@ func (s *schedule) done(name string, out pollOutcome) (next time.Time, failures 
 			e.next = s.now()
 		}
 	}
+	heap.Push(&s.idle, e)
 	return e.next, e.failures
 }
 
 // running returns how many accounts are being polled.
-func (s *schedule) running() int {
-	n := 0
-	for _, e := range s.entries {
-		if e.running {
-			n++
-		}
+func (s *schedule) running() int { return s.nrun }
+
+// idleHeap orders accounts by when they are due, then by name (container/heap).
+type idleHeap []*scheduled
+
+func (h idleHeap) Len() int { return len(h) }
+func (h idleHeap) Less(i, j int) bool {
+	if !h[i].next.Equal(h[j].next) {
+		return h[i].next.Before(h[j].next)
 	}
-	return n
+	return h[i].acct.Name < h[j].acct.Name
+}
+func (h idleHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *idleHeap) Push(x any) {
+	e := x.(*scheduled)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *idleHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	e.index = -1
+	*h = old[:len(old)-1]
+	return e
 }

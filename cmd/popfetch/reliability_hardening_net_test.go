@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -520,7 +521,8 @@ func TestRelHardeningFileLimit(t *testing.T) {
 	relTrack(t)
 	wrapper := relPrlimit(t, 64)
 	const n = 40
-	setup, servers, seeded := relManyAccounts(t, n, "")
+	// One host (127.0.0.1): max_connections lets all 40 run at once.
+	setup, servers, seeded := relManyAccounts(t, n, "    max_connections: 40")
 	r, err := relExecWrapped(relRunTimeout, setup.Env, wrapper, "--config", setup.Config, "sync", "--jobs", fmt.Sprint(n))
 	if err != nil {
 		t.Fatal(err)
@@ -569,7 +571,7 @@ func TestRelHardeningDaemonFileLimit(t *testing.T) {
 	relTrack(t)
 	wrapper := relPrlimit(t, 64)
 	const n = 40
-	setup, servers, seeded := relManyAccounts(t, n, "    interval: 1h")
+	setup, servers, seeded := relManyAccounts(t, n, "    interval: 1h\n    max_connections: 40")
 	p := &daemonProc{exited: make(chan struct{})}
 	p.cmd = exec.Command(wrapper[0], append(wrapper[1:], popfetchBin, "--config", setup.Config, "daemon", "--jobs", fmt.Sprint(n))...)
 	p.cmd.Env = setup.Env
@@ -588,6 +590,9 @@ func TestRelHardeningDaemonFileLimit(t *testing.T) {
 			t.Logf("daemon log:\n%s", p.stderr.String())
 		}
 	})
+	// The first polls are spread over the interval: SIGUSR1 makes every account due at once.
+	p.waitLog(t, "popfetch: daemon started")
+	p.signal(t, syscall.SIGUSR1)
 	lowered := p.waitLog(t, "ran out of file descriptors or memory: polling at most 20 account(s) at once from now on (--jobs 40)")
 	p.waitLog(t, "(temporary failure 1 in a row: backing off)")
 	// Every account has polled once when the log has a line for each.
