@@ -1,6 +1,6 @@
 package main
 
-// The IMAP scenarios (issue 14): popfetch fetching from Dovecot POP3S and appending to Dovecot IMAP
+// The IMAP scenarios: popfetch fetching from Dovecot POP3S and appending to Dovecot IMAP
 // (deliver: imap:), both legs behind their own latency proxy, compared with the same fetch into a
 // maildir in the same invocation.
 

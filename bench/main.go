@@ -229,7 +229,7 @@ func run(ctx context.Context, o options) error {
 			} else {
 				f.bin = filepath.Join(work, "popfetch")
 				// Built as .ci/release builds what users install: static, without urfave/cli's
-				// markdown renderer, stripped (issue 16.4: the RSS and CPU measured are the shipped ones).
+				// markdown renderer, stripped (so that the RSS and CPU measured are those of the shipped binary).
 				logf("building popfetch (as .ci/release does)")
 				b := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", f.bin, "./cmd/popfetch")
 				b.Env = append(os.Environ(), "CGO_ENABLED=0")

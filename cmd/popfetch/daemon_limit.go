@@ -1,7 +1,7 @@
 package main
 
 // jobLimit is how many polls the daemon runs at once: --jobs, lowered when polls run out of file
-// descriptors or memory (resourceExhausted, issue 17.7) and raised back slowly. Like TCP's
+// descriptors or memory (resourceExhausted: EMFILE, ENFILE, ENOMEM) and raised back slowly. Like TCP's
 // congestion window: halved on a failure, but at most once for the polls started under one limit
 // (a wave of polls that all hit the limit together lowers it once, not once per poll); raised by
 // one after twice as many polls in a row ended without such a failure as it allows at once.
