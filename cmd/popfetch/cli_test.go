@@ -37,6 +37,12 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if os.Getenv("POPFETCH_WRITE_RELIABILITY") == "1" {
+		if err := relWriteReport(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
