@@ -2,7 +2,7 @@ package main
 
 // End-to-end tests of the real binary (built once by TestMain in cli_test.go) against pop3test on
 // loopback: what a user notices — bytes on disk, messages left on the server, exit codes and what
-// is printed (issue 5, "Must show").
+// is printed.
 
 import (
 	"bytes"

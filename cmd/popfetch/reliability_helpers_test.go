@@ -1,8 +1,8 @@
 package main
 
-// Shared helpers of the reliability and security suite (issue 7): the reliability_*_test.go files
-// run the real binary (popfetchBin, built by TestMain in cli_test.go) against pop3test servers and
-// a real Dovecot, and check what it leaves behind. Every top-level identifier of the suite starts
+// Shared helpers of the reliability and security suite: the reliability_*_test.go files run the
+// real binary (popfetchBin, built by TestMain in cli_test.go, run by binary_test.go) against
+// pop3test servers and a real Dovecot, and check what it leaves behind. Every top-level identifier of the suite starts
 // with "rel" so that it cannot clash with the other tests of the package.
 
 import (
