@@ -200,7 +200,7 @@ func relFuzzSection() (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	b.WriteString("## 7. Fuzzing\n\n`.ci/run` runs every fuzz target for 20,000 executions (`bash .ci/fuzz 20000x`; a count, because a duration can end a run with a spurious \"context deadline exceeded\" in Go 1.26, golang/go#75804). Run them longer with\n\n" +
+	b.WriteString("## 8. Fuzzing\n\n`.ci/run` runs every fuzz target for 20,000 executions (`bash .ci/fuzz 20000x`; a count, because a duration can end a run with a spurious \"context deadline exceeded\" in Go 1.26, golang/go#75804). Run them longer with\n\n" +
 		"    bash .ci/fuzz 2000000x    # or a duration such as 5m, which may hit that Go issue\n\nor one target with `go test -run '^$' -fuzz '^FuzzParseStatus$' -fuzztime 10m ./fetch/pop3`. " +
 		"A crasher that the fuzzer finds is saved under the package's `testdata/fuzz/TARGET/` and from then on runs " +
 		"as a regression case in every `go test`.\n\n| package | targets |\n|---|---|\n")
