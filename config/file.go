@@ -12,7 +12,7 @@ import (
 
 // readConfigFile reads the configuration file at path (through a symbolic link, which the user's
 // dotfiles may well be) and returns its permission bits. A file that another user could change is
-// refused with an *fsutil.UnsafeError (issue 17 point 3, like ssh's StrictModes): anyone who can
+// refused with an *fsutil.UnsafeError (like ssh's StrictModes): anyone who can
 // write the file can make popfetch run commands as the user (password_command, deliver: mda). The
 // checks are made on the open file, so the bytes read are the bytes checked:
 //   - owned by the running user, or by root (a system-wide /etc file);

@@ -177,7 +177,7 @@ func (a *Account) oauth2Config(ctx context.Context, o *SecretOptions) (*oauth2.C
 
 // httpContext carries the HTTP client golang.org/x/oauth2 uses for the token and device endpoints:
 // the account's timeout per request, and no redirect followed (a 307 would make net/http send the
-// refresh token, code or client secret again to wherever it points; issue 17.1). A refused redirect
+// refresh token, code or client secret again to wherever it points). A refused redirect
 // fails with an error wrapping *httpsafe.RedirectError.
 func (a *Account) httpContext(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, httpsafe.NewClient(a.Timeout))

@@ -288,7 +288,8 @@ func runPasswordCommand(ctx context.Context, a *Account, timeout time.Duration, 
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, src.Command[0], src.Command[1:]...)
-	// Without the file's password_env and client_secret_env variables (issue 12.4).
+	// Without the file's password_env and client_secret_env variables: the command gets no secrets
+	// it was not meant to see.
 	cmd.Env = childenv.Environ(a.secretEnv, "POPFETCH_ACCOUNT="+a.Name, "POPFETCH_USER="+a.User, "POPFETCH_HOST="+a.Host)
 	out := &capped{max: maxPasswordOutput}
 	cmd.Stdout = out

@@ -8,7 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// STARTTLS policies of an smtp destination (Destination.SMTPTLS, key deliver.smtp.tls; issue 12.8).
+// STARTTLS policies of an smtp destination (Destination.SMTPTLS, key deliver.smtp.tls).
 const (
 	// SMTPTLSVerify: STARTTLS is required and the server's certificate must verify (the system's
 	// trust anchors plus ca_file) for the host of the address; otherwise nothing is sent (exit 69).

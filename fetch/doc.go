@@ -1,4 +1,4 @@
-// Package fetch is popfetch's sync engine: one account's sync as DESIGN.md §2 describes it.
+// Package fetch is popfetch's sync engine: one account's sync as docs/ARCHITECTURE.md §2 describes it.
 //
 //	lock (by the caller) → dial, authenticate → LIST+UIDL → Plan (pure) → for each batch:
 //	pipelined RETR streamed into the Destination → Commit (durability barrier, pending entries in

@@ -8,7 +8,7 @@ import (
 	"github.com/popfetch/popfetch/fetch/pop3"
 )
 
-// max_size on the stream (issue 12.5). LIST sizes come from the server and can be wrong, by
+// max_size on the stream. LIST sizes come from the server and can be wrong, by
 // accident or on purpose: a server that lists 32 octets and then sends 100 MB must not get 100 MB
 // delivered past max_size. The engine counts what a RETR delivers; once a message passes its limit
 // (max_size plus a slack for LIST's usual inaccuracy), it stops reading, delivers nothing of it

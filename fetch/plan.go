@@ -21,7 +21,7 @@ type Policy struct {
 }
 
 // Reason says why the plan treats a message as it does. It is one byte, not a string: a plan of a
-// million messages is a million Items (issue 12.6).
+// million messages is a million Items.
 type Reason uint8
 
 const (

@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// The exactly-once crash test (issue 4, DESIGN §2). A child process — this test binary re-executed
-// in helper mode (TestCrashChild) — runs the real delivery code the way the engine will:
+// The exactly-once crash test (docs/ARCHITECTURE.md §4). A child process — this test binary
+// re-executed in helper mode (TestCrashChild) — runs the real delivery code the way the engine will:
 //
 //	OpenAccount: Lock -> OpenState -> NewMaildir -> State.Recover(maildir)
 //	for each batch: Maildir.Deliver x k -> Maildir.Commit(ctx, State.RecordPending) -> State.MarkDelivered
@@ -35,7 +35,7 @@ import (
 // is right; torn writes of a power cut are covered for the state by TestStateTornTail.
 
 const (
-	crashChildEnv   = "POPFETCH_STORE_CRASH_CHILD" // helper mode; holds "maildir|statedir|killAt"
+	crashChildEnv   = "POPFETCH_STORE_CRASH_CHILD" // helper mode; holds "engine|dest|statedir|killAt"
 	crashMessages   = 12
 	crashBatch      = 5
 	crashAccount    = "acct"
@@ -51,15 +51,26 @@ func crashBody(i int) string {
 
 func crashUID(i int) string { return fmt.Sprintf("UID%04d", i) }
 
-// TestCrashChild is the child's side; it does nothing in a normal test run.
+// crashEngines are the runs a crash child can make, by name: each runs one sync into the
+// destination at its first argument with the state in the second, announcing its steps. The mbox
+// crash test adds "mbox" (on Unix).
+var crashEngines = map[string]func(dest, stateDir string, step func(string)) error{
+	"maildir": crashEngine,
+}
+
+// TestCrashChild is the child's side of every crash test of this package; it does nothing in a
+// normal test run.
 func TestCrashChild(t *testing.T) {
 	arg := os.Getenv(crashChildEnv)
 	if arg == "" {
-		t.Skip("helper process for TestCrashExactlyOnce")
+		t.Skip("helper process for TestCrashExactlyOnce and TestMboxCrashExactlyOnce")
 	}
 	parts := strings.Split(arg, "|")
-	mdPath, stateDir := parts[0], parts[1]
-	killAt, _ := strconv.Atoi(parts[2])
+	engine, dest, stateDir := crashEngines[parts[0]], parts[1], parts[2]
+	if engine == nil {
+		t.Fatalf("no crash engine %q", parts[0])
+	}
+	killAt, _ := strconv.Atoi(parts[3])
 	steps := os.NewFile(3, "steps")
 	hold := os.NewFile(4, "hold")
 	n := 0
@@ -73,7 +84,7 @@ func TestCrashChild(t *testing.T) {
 			os.Exit(3)
 		}
 	}
-	if err := crashEngine(mdPath, stateDir, step); err != nil {
+	if err := engine(dest, stateDir, step); err != nil {
 		t.Fatal(err)
 	}
 	step("done")
@@ -133,11 +144,11 @@ func crashSync(st *State, d Destination, step func(string)) error {
 	return nil
 }
 
-// crashChild runs one child. With killAt > 0 it is killed once it reports step killAt; with
+// crashChild runs one child that makes the run crashEngines[engine] into dest. With killAt > 0 it is killed once it reports step killAt; with
 // killLine > 0 it is killed when the parent has read that many step lines, wherever the child has got
 // to by then. It returns the step lines read and whether the child was killed; a child that was not
 // killed must have finished its run.
-func crashChild(mdPath, stateDir string, killAt, killLine int) (lines []string, killed bool, err error) {
+func crashChild(engine, dest, stateDir string, killAt, killLine int) (lines []string, killed bool, err error) {
 	stepsR, stepsW, err := os.Pipe()
 	if err != nil {
 		return nil, false, err
@@ -148,7 +159,7 @@ func crashChild(mdPath, stateDir string, killAt, killLine int) (lines []string, 
 	}
 	defer holdW.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%d", crashChildEnv, mdPath, stateDir, killAt))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%s|%d", crashChildEnv, engine, dest, stateDir, killAt))
 	cmd.ExtraFiles = []*os.File{stepsW, holdR}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -182,7 +193,7 @@ func crashChild(mdPath, stateDir string, killAt, killLine int) (lines []string, 
 		}
 	}
 	if !killed && !finishedFirst && (err != nil || len(lines) == 0 || !strings.HasSuffix(lines[len(lines)-1], " done")) {
-		return lines, false, fmt.Errorf("child (kill at %d, line %d) failed: %v\n%s", killAt, killLine, err, out.String())
+		return lines, false, fmt.Errorf("%s child (kill at %d, line %d) failed: %v\n%s", engine, killAt, killLine, err, out.String())
 	}
 	return lines, killed, nil
 }
@@ -248,16 +259,16 @@ func (sc crashScenario) run(base string) error {
 	}
 	md, sd := filepath.Join(dir, "Maildir"), filepath.Join(dir, "state")
 	for _, at := range sc.killAt {
-		if _, _, err := crashChild(md, sd, at, 0); err != nil {
+		if _, _, err := crashChild("maildir", md, sd, at, 0); err != nil {
 			return err
 		}
 	}
 	if sc.killLine > 0 {
-		if _, _, err := crashChild(md, sd, 0, sc.killLine); err != nil {
+		if _, _, err := crashChild("maildir", md, sd, 0, sc.killLine); err != nil {
 			return err
 		}
 	}
-	if _, _, err := crashChild(md, sd, 0, 0); err != nil {
+	if _, _, err := crashChild("maildir", md, sd, 0, 0); err != nil {
 		return err
 	}
 	return checkExactlyOnce(md, sd)
@@ -271,7 +282,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 
 	// A run without a crash tells how many points there are.
 	md, sd := filepath.Join(base, "Maildir"), filepath.Join(base, "state")
-	lines, _, err := crashChild(md, sd, 0, 0)
+	lines, _, err := crashChild("maildir", md, sd, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func ioErr(op, path string, err error) error {
 	return &IOError{Op: op, Path: path, Err: err}
 }
 
-// LockedError reports that another popfetch run holds the account's lock (DESIGN §2 step 1). It
+// LockedError reports that another popfetch run holds the account's lock (ARCHITECTURE.md §2 step 1). It
 // matches ErrLocked and ErrTemporary with errors.Is.
 type LockedError struct {
 	Path string // the lock file
@@ -106,7 +106,7 @@ var ErrLocked error = &LockedError{}
 
 // CorruptStateError reports a state file that popfetch cannot trust: garbage or a checksum mismatch
 // before the last record, a missing or unknown header. popfetch refuses to run rather than silently
-// fetch everything again (DESIGN §3). It matches ErrLocalIO, like other local state failures.
+// fetch everything again (ARCHITECTURE.md §3). It matches ErrLocalIO, like other local state failures.
 type CorruptStateError struct {
 	Path   string
 	Line   int    // 1-based line number, 0 when not about one line

@@ -10,7 +10,7 @@ import (
 
 // syncFiles makes the files of a batch durable. On Linux one syncfs(2) on the maildir's tmp/
 // directory flushes the whole filesystem once: two device flushes per batch (this and the fsync of
-// new/) instead of one per message, the order measured cheapest on ext4 (DESIGN §2). paths is unused
+// new/) instead of one per message, the order measured cheapest on ext4 (ARCHITECTURE.md §4). paths is unused
 // here; other systems fsync each file (fsync_other.go).
 //
 // Since Linux 5.8 syncfs reports writeback errors (EIO, ENOSPC on thin storage) of the filesystem

@@ -9,7 +9,7 @@ import (
 )
 
 // syncFiles makes the files of a batch durable where syncfs(2) does not exist: fsync each file
-// (DESIGN §2). dir is unused here.
+// (ARCHITECTURE.md §4). dir is unused here.
 func syncFiles(dir *os.File, paths []string) error {
 	for _, p := range paths {
 		if err := fsutil.SyncFile(p); err != nil {

@@ -97,7 +97,7 @@ type GmailOptions struct {
 // Gmail delivers into a Gmail mailbox with users.messages.import: Gmail files each message as if it
 // had arrived by SMTP (spam classification, filters), which is what Gmail's own POP fetcher did.
 //
-// Exactly once (DESIGN §2): Deliver spools the message to SpoolDir and adds a header
+// Exactly once (ARCHITECTURE.md §4): Deliver spools the message to SpoolDir and adds a header
 //
 //	X-Popfetch-ID: <account>.<first 16 hex digits of SHA-256(UIDL)>.<32 random hex digits>
 //
@@ -763,7 +763,7 @@ func retryAfter(s string) (time.Duration, bool) {
 	return 0, false
 }
 
-// GmailError is a request the Gmail API refused, or could not be sent. Its exit code (DESIGN §4): 75
+// GmailError is a request the Gmail API refused, or could not be sent. Its exit code (ARCHITECTURE.md §5): 75
 // for what may work later (429, 5xx, a rate limit, the network) once the tries are used up; 77 for
 // authentication and authorization (401 after a refresh, 403 for a missing scope or a disabled API),
 // with the login command; 74 for a message Gmail refuses (400, 413) or another answer.

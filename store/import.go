@@ -81,7 +81,7 @@ func (e *ImportAccountError) Error() string {
 	return s + e.Reason + " (importing for " + e.Want + "; --force imports it anyway)"
 }
 
-// maxImportLine bounds one line of an imported file (STYLE #7); mpop's own limit is smaller.
+// maxImportLine bounds one line of an imported file, so that a hostile file cannot exhaust memory; mpop's own limit is smaller.
 const maxImportLine = 1 << 20
 
 // ParseImport reads the UIDLs of one account from another fetcher's UIDL file:

@@ -10,7 +10,7 @@ import (
 	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
-// Lockfile is a held per-account lock (DESIGN §2 step 1): an flock(2) on "<dir>/<account>.lock", so
+// Lockfile is a held per-account lock (ARCHITECTURE.md §2 step 1): an flock(2) on "<dir>/<account>.lock", so
 // that two runs never fetch the same account at once. The kernel releases it when the process dies,
 // even by kill -9, so a crash never leaves a stale lock behind. The file holds the holder's pid, for
 // the error message only; it is not removed on Unlock (removing it would let a third run lock a new

@@ -22,7 +22,7 @@ import (
 // MaildirOptions configure a Maildir destination. The zero value is valid.
 type MaildirOptions struct {
 	// ReceivedHeader prepends ReceivedHeader(env) to every message, as mpop does. The configuration
-	// layer turns it on by default for maildirs (issue 4); the zero value here leaves messages as
+	// layer turns it on by default for maildirs; the zero value here leaves messages as
 	// they came.
 	ReceivedHeader bool
 	// Hostname is the host part of unique file names; "" means os.Hostname().
@@ -32,7 +32,7 @@ type MaildirOptions struct {
 }
 
 // Maildir delivers into a maildir (https://cr.yp.to/proto/maildir.html) durably and, together with
-// the State, exactly once (DESIGN §2):
+// the State, exactly once (ARCHITECTURE.md §4):
 //
 //	Deliver (each message of a batch) -> tmp/<name>, written and closed, not yet durable
 //	Commit: syncfs(tmp/)              -> every file of the batch is durable (fsync each off Linux)
@@ -45,7 +45,7 @@ type MaildirOptions struct {
 // becomes visible only after its pending record is durable, and a pending record is only dropped
 // when its file is provably not visible: no loss, no duplicate.
 //
-// go-maildir v0.6.0 never fsyncs and does not expose the file name (DESIGN §6), so Maildir writes the
+// go-maildir v0.6.0 never fsyncs and does not expose the file name the state must record, so Maildir writes the
 // files itself and uses go-maildir for Init and Clean; tests read the result back with it.
 //
 // A Maildir is safe for use by several goroutines, but deliveries are serialised.
@@ -295,7 +295,7 @@ func copyLF(ctx context.Context, dst *bufio.Writer, src io.Reader, buf []byte) (
 	}
 }
 
-// Commit makes the batch durable and visible, in the order DESIGN §2 prescribes: one syncfs for all
+// Commit makes the batch durable and visible, in the order ARCHITECTURE.md §4 describes: one syncfs for all
 // files of the batch (fsync per file where syncfs does not exist), then journal(pending) — the engine
 // passes State.RecordPending — then rename each file into new/ and fsync new/.
 //

@@ -11,7 +11,7 @@ import (
 // createTmpFile creates path exclusively (mode 0600, no symbolic link followed) for Deliver. It
 // writes through the bare descriptor: os.OpenFile would spend four fcntl calls and a failing
 // epoll_ctl per message putting a regular file into non-blocking mode for the network poller and
-// back (issue 16: ~6 of the ~10 system calls per delivered message).
+// back (~6 of the ~10 system calls per delivered message).
 func createTmpFile(path string) (tmpFile, error) {
 	for {
 		fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)

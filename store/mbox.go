@@ -22,7 +22,7 @@ import (
 // MboxOptions configure an Mbox destination. The zero value is valid.
 type MboxOptions struct {
 	// ReceivedHeader prepends ReceivedHeader(env) to every message, as mpop does. The configuration
-	// layer turns it on by default for mbox files (issue 4); the zero value leaves messages as they came.
+	// layer turns it on by default for mbox files; the zero value leaves messages as they came.
 	ReceivedHeader bool
 	// LockTimeout bounds how long NewMbox waits for the dotlock and the fcntl lock held by another
 	// writer (a mail reader, an MDA); 0 means 30 seconds, a negative value means try once.

@@ -3,13 +3,11 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,7 +16,7 @@ import (
 )
 
 // The exactly-once crash test for mbox, the counterpart of crash_test.go's for maildir. A child
-// process (this test binary in helper mode, TestMboxCrashChild) runs the real code in the engine's
+// process (this test binary in helper mode, TestCrashChild with the engine "mbox") runs the real code in the engine's
 // order:
 //
 //	OpenAccount: Lock -> OpenState -> NewMbox -> State.Recover(mbox)
@@ -30,32 +28,7 @@ import (
 // crashes, lets a child finish, and checks that the mbox holds every message exactly once, whole,
 // and that the state lists every UIDL as delivered.
 
-const mboxCrashChildEnv = "POPFETCH_STORE_MBOX_CRASH_CHILD" // "mbox|statedir|killAt"
-
-func TestMboxCrashChild(t *testing.T) {
-	arg := os.Getenv(mboxCrashChildEnv)
-	if arg == "" {
-		t.Skip("helper process for TestMboxCrashExactlyOnce")
-	}
-	parts := strings.Split(arg, "|")
-	killAt, _ := strconv.Atoi(parts[2])
-	steps, hold := os.NewFile(3, "steps"), os.NewFile(4, "hold")
-	n := 0
-	step := func(point string) {
-		n++
-		if _, err := fmt.Fprintf(steps, "%d %s\n", n, point); err != nil {
-			os.Exit(2)
-		}
-		if n == killAt {
-			hold.Read(make([]byte, 1)) // blocks until SIGKILL
-			os.Exit(3)
-		}
-	}
-	if err := mboxCrashEngine(parts[0], parts[1], step); err != nil {
-		t.Fatal(err)
-	}
-	step("done")
-}
+func init() { crashEngines["mbox"] = mboxCrashEngine }
 
 func mboxCrashEngine(mboxPath, stateDir string, step func(string)) error {
 	acc, err := OpenAccount(context.Background(), stateDir, crashAccount, AccountOptions{step: step,
@@ -72,48 +45,6 @@ func mboxCrashEngine(mboxPath, stateDir string, step func(string)) error {
 	}
 	defer acc.Close()
 	return crashSync(acc.State, acc.Dest, step)
-}
-
-// mboxCrashChild runs one child, killed when it reports step killAt (0: never). It returns the
-// steps it reported.
-func mboxCrashChild(mboxPath, stateDir string, killAt int) ([]string, error) {
-	stepsR, stepsW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	holdR, holdW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer holdW.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMboxCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%d", mboxCrashChildEnv, mboxPath, stateDir, killAt))
-	cmd.ExtraFiles = []*os.File{stepsW, holdR}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Start()
-	stepsW.Close()
-	holdR.Close()
-	if err != nil {
-		stepsR.Close()
-		return nil, err
-	}
-	var lines []string
-	killed := false
-	sc := bufio.NewScanner(stepsR)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if killAt > 0 && len(lines) == killAt {
-			killed = cmd.Process.Kill() == nil
-			break
-		}
-	}
-	stepsR.Close()
-	err = cmd.Wait()
-	if !killed && (err != nil || len(lines) == 0 || !strings.HasSuffix(lines[len(lines)-1], " done")) {
-		return lines, fmt.Errorf("child (kill at %d) failed: %v\n%s", killAt, err, out.String())
-	}
-	return lines, nil
 }
 
 func checkMboxExactlyOnce(mboxPath, stateDir string) error {
@@ -167,11 +98,11 @@ func TestMboxCrashExactlyOnce(t *testing.T) {
 		}
 		mbox, sd := filepath.Join(dir, "mail", "inbox"), filepath.Join(dir, "state")
 		for _, at := range killAts {
-			if _, err := mboxCrashChild(mbox, sd, at); err != nil {
+			if _, _, err := crashChild("mbox", mbox, sd, at, 0); err != nil {
 				return err
 			}
 		}
-		if _, err := mboxCrashChild(mbox, sd, 0); err != nil {
+		if _, _, err := crashChild("mbox", mbox, sd, 0, 0); err != nil {
 			return err
 		}
 		if err := checkMboxExactlyOnce(mbox, sd); err != nil {
@@ -182,7 +113,7 @@ func TestMboxCrashExactlyOnce(t *testing.T) {
 
 	// A run without a crash tells how many steps there are.
 	dir := t.TempDir()
-	lines, err := mboxCrashChild(filepath.Join(dir, "inbox"), filepath.Join(dir, "state"), 0)
+	lines, _, err := crashChild("mbox", filepath.Join(dir, "inbox"), filepath.Join(dir, "state"), 0, 0)
 	total := len(lines)
 	if err != nil {
 		t.Fatal(err)

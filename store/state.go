@@ -221,7 +221,7 @@ func (s *State) UIDs() []string {
 
 // RecordPending durably records a batch as pending (UIDL -> destination ref). It is the journal the
 // engine passes to Destination.Commit, which calls it after the batch is durable and before it becomes
-// visible (DESIGN §2). Entries without a UIDL are skipped: without UIDL there is nothing to remember.
+// visible (ARCHITECTURE.md §2 step 7). Entries without a UIDL are skipped: without UIDL there is nothing to remember.
 // A known UIDL keeps its first-seen time.
 func (s *State) RecordPending(batch []Pending) error {
 	s.mu.Lock()
@@ -269,7 +269,7 @@ func (s *State) MarkDelivered(uids []string, at time.Time) error {
 	return s.commit(recs)
 }
 
-// Recover settles the pending entries a crash left behind (DESIGN §2), before anything else in a
+// Recover settles the pending entries a crash left behind (ARCHITECTURE.md §2 step 2), before anything else in a
 // run: it asks r which refs are visible; those UIDLs become delivered, the others are forgotten so
 // they are fetched again. With r nil (a destination that cannot tell: MDA, LMTP, SMTP, mbox without
 // a resolver) every pending entry is forgotten: at-least-once. It returns the UIDLs of each kind.
@@ -315,7 +315,7 @@ func (s *State) Recover(r Resolver) (delivered, discarded []string, err error) {
 }
 
 // Forget durably removes every UIDL for which present returns false. The engine calls it after QUIT
-// was answered +OK (DESIGN §2 step 6) with the complete UIDL listing of that session, so that the
+// was answered +OK (ARCHITECTURE.md §2 step 8) with the complete UIDL listing of that session, so that the
 // state does not grow forever.
 func (s *State) Forget(present func(uid string) bool) error {
 	s.mu.Lock()

@@ -15,7 +15,7 @@ import (
 	"github.com/popfetch/popfetch/internal/fsutil"
 )
 
-// The state file (DESIGN §3): one per account, "<dir>/<account>.state", an append-only journal.
+// The state file (ARCHITECTURE.md §3): one per account, "<dir>/<account>.state", an append-only journal.
 //
 //	popfetch-state v1
 //	<crc> P<TAB><uid><TAB><first-seen><TAB><ref>                    pending: in the destination, maybe not visible

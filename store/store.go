@@ -7,7 +7,7 @@
 //	err := dest.Commit(ctx, journal)   // durable; journal(pending) runs before the batch becomes visible
 //	... record the batch as delivered in the state, then DELE on the server
 //
-// See DESIGN.md §2 for the order of writes that makes a sync exactly-once on a maildir.
+// See docs/ARCHITECTURE.md §4 for the order of writes that makes a sync exactly-once on a maildir.
 package store
 
 import (

@@ -35,7 +35,7 @@ func storeExitCode(err error) (int, bool) {
 	return 0, false
 }
 
-// classify maps errors of the popfetch packages (config, fetch, store) to exit codes (DESIGN §4).
+// classify maps errors of the popfetch packages (config, fetch, store) to exit codes (ARCHITECTURE.md §5).
 // Errors of store (storeExitCode) are mapped before this; anything unknown here is an internal
 // error.
 func classify(err error) int {

@@ -96,8 +96,8 @@ func runDemo(ctx context.Context, o demoOptions) error {
 }
 
 // demoDir creates the demo's directory (mode 0700), or checks that an existing one is the user's and
-// writable by no one else: the demo writes a profile with a password there and runs it (issue 17
-// point 2). A directory that fails is refused with exit 78.
+// writable by no one else: the demo writes a profile with a password there and runs it, so
+// no one else may read or change it. A directory that fails is refused with exit 78.
 func demoDir(dir string) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return withCode(exitIOErr, err)

@@ -152,7 +152,7 @@ func runSync(ctx context.Context, o syncOptions) error {
 			code := exitCode(err)
 			if err != nil && ctx.Err() != nil {
 				// A signal asked the run to stop: whatever ended it then (a stalled server timing out,
-				// say), the run was interrupted (DESIGN §4: 130); the message says what happened.
+				// say), the run was interrupted (130, ARCHITECTURE.md §5); the message says what happened.
 				code = exitInterrupted
 			}
 			codes[i], results[i] = code, res
@@ -212,7 +212,7 @@ func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Confi
 	}
 	opts := store.AccountOptions{Wait: r.wait}
 	if !r.dryRun {
-		// Settle what a crash left pending (DESIGN §2) before anything else.
+		// Settle what a crash left pending (ARCHITECTURE.md §2 step 2) before anything else.
 		opts.Destination = func() (store.Destination, error) {
 			if r.toStdout {
 				return store.NewStdout(g.stdout, store.StdoutOptions{}), nil

@@ -55,7 +55,7 @@ func oauth2ExitCode(err error) (int, bool) {
 	case redirected:
 		// An endpoint that redirects gave no token: authentication cannot happen (77), and waiting
 		// will not change that (not 75); the profile may name the wrong URL, or someone is
-		// redirecting the request on purpose (issue 17.1).
+		// redirecting the request on purpose to capture the secrets it carries.
 		return exitNoPerm, true
 	case errors.Is(err, config.ErrOAuth2Unavailable), errors.Is(err, config.ErrOAuth2Timeout):
 		return exitTempFail, true

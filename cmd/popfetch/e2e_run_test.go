@@ -81,7 +81,7 @@ func (pr *process) wait(t *testing.T) result {
 	if pr.err != nil && !errors.As(pr.err, &ee) {
 		t.Fatal(pr.err)
 	}
-	return result{code: pr.cmd.ProcessState.ExitCode(), stdout: pr.stdout.String(), stderr: pr.stderr.String()}
+	return resultOf(pr.cmd, pr.stdout.String(), pr.stderr.String(), 0)
 }
 
 func (pr *process) signal(t *testing.T, sig os.Signal) {

@@ -2,7 +2,7 @@ package main
 
 // End-to-end tests of the real binary (built once by TestMain in cli_test.go) against pop3test on
 // loopback: what a user notices — bytes on disk, messages left on the server, exit codes and what
-// is printed (issue 5, "Must show").
+// is printed.
 
 import (
 	"bytes"
@@ -24,9 +24,10 @@ import (
 )
 
 // profile is a configuration file in a temporary directory, with its state directory, built one
-// account at a time.
+// account at a time: with add (keys as "key: value" lines over defaults for pop3test), or from
+// relProfile values by relWriteConfig (the reliability suite).
 type profile struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	stateDir string
 	path     string
@@ -72,6 +73,14 @@ func (p *profile) addAt(name string, port int, caPEM []byte, kv ...string) strin
 		}
 		vals[k] = v
 	}
+	p.blocks = append(p.blocks, accountYAML(name, keys, vals))
+	p.write()
+	return maildir
+}
+
+// accountYAML is the block of account name in a configuration file: "key: value" for each of keys
+// in order (a value "-" leaves the key out), then raw, lines of YAML indented by 4 spaces.
+func accountYAML(name string, keys []string, vals map[string]string, raw ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "  %s:\n", name)
 	for _, k := range keys {
@@ -79,14 +88,18 @@ func (p *profile) addAt(name string, port int, caPEM []byte, kv ...string) strin
 			fmt.Fprintf(&b, "    %s: %s\n", k, vals[k])
 		}
 	}
-	p.blocks = append(p.blocks, b.String())
-	p.write()
-	return maildir
+	for _, r := range raw {
+		b.WriteString(r)
+		if !strings.HasSuffix(r, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
 }
 
 func (p *profile) write() {
 	p.t.Helper()
-	text := "state_dir: " + strconv.Quote(p.stateDir) + "\naccounts:\n" + strings.Join(p.blocks, "")
+	text := "state_dir: " + p.stateDir + "\naccounts:\n" + strings.Join(p.blocks, "")
 	if err := os.WriteFile(p.path, []byte(text), 0o600); err != nil {
 		p.t.Fatal(err)
 	}
@@ -101,7 +114,7 @@ func (p *profile) run(args ...string) result {
 // command returns the binary as an *exec.Cmd with this configuration, for tests that signal it.
 func (p *profile) command(stdout, stderr io.Writer, args ...string) *exec.Cmd {
 	cmd := exec.Command(popfetchBin, append([]string{"--config", p.path}, args...)...)
-	cmd.Env = []string{"HOME=" + p.dir, "PATH=" + os.Getenv("PATH"), "DBUS_SESSION_BUS_ADDRESS="}
+	cmd.Env = binEnv(p.dir)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	return cmd
 }

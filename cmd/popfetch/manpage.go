@@ -12,7 +12,7 @@ import (
 // popfetch writes it itself instead of calling urfave/cli's App.ToMan so that release builds can
 // leave urfave/cli's docs out (-tags urfave_cli_no_docs): its markdown renderer (blackfriday) compiles
 // a few dozen regular expressions when the process starts, about 0.5 MB of heap and 0.3 MB of
-// binary in every run, a sync's included (issue 16).
+// binary in every run, a sync's included.
 func manPage(app *cli.App) string {
 	var b strings.Builder
 	b.WriteString(".nh\n.TH " + roff(app.Name) + " 1\n")

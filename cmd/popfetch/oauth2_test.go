@@ -132,7 +132,7 @@ scan:
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatalf("running popfetch: %v", err)
 	}
-	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	return resultOf(cmd, stdout.String(), stderr.String(), 0)
 }
 
 // expire moves the cached access token's expiry into the past, as time would.

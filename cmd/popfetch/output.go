@@ -18,7 +18,7 @@ import (
 )
 
 // reporter is the one place sync-like commands write for people (stderr) and machines (--json on
-// stdout), DESIGN §5: on a terminal, a progress bar per account and a summary line; elsewhere (cron)
+// stdout). On a terminal, a progress bar per account and a summary line; elsewhere (cron)
 // nothing on success unless -v; errors always, one line each, prefixed with the account.
 type reporter struct {
 	g        *globalOptions

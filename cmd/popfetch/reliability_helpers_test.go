@@ -1,13 +1,12 @@
 package main
 
-// Shared helpers of the reliability and security suite (issue 7): the reliability_*_test.go files
-// run the real binary (popfetchBin, built by TestMain in cli_test.go) against pop3test servers and
-// a real Dovecot, and check what it leaves behind. Every top-level identifier of the suite starts
+// Shared helpers of the reliability and security suite: the reliability_*_test.go files run the
+// real binary (popfetchBin, built by TestMain in cli_test.go, run by binary_test.go) against
+// pop3test servers and a real Dovecot, and check what it leaves behind. Every top-level identifier of the suite starts
 // with "rel" so that it cannot clash with the other tests of the package.
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -52,50 +50,28 @@ type relProfile struct {
 }
 
 func (p relProfile) yaml() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "  %s:\n", p.Name)
-	host := p.Host
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	tlsMode := p.TLS
-	if tlsMode == "" {
-		tlsMode = "implicit"
-	}
-	user := p.User
-	if user == "" {
-		user = "alice"
-	}
-	timeout := p.Timeout
-	if timeout == "" {
-		timeout = "5s"
-	}
-	fmt.Fprintf(&b, "    host: %s\n    port: %d\n    tls: %s\n    user: %s\n    timeout: %s\n", host, p.Port, tlsMode, user, timeout)
-	if p.CAFile != "" {
-		fmt.Fprintf(&b, "    ca_file: %s\n", p.CAFile)
-	}
-	if p.Fingerprint != "" {
-		fmt.Fprintf(&b, "    tls_fingerprint: %s\n", p.Fingerprint)
-	}
-	if p.Auth != "" {
-		fmt.Fprintf(&b, "    auth: %s\n", p.Auth)
-	}
-	if p.Password != "" {
-		fmt.Fprintf(&b, "    %s\n", p.Password)
-	} else {
-		fmt.Fprintf(&b, "    password_env: %s\n", relPasswordEnv)
-	}
-	if p.Keep {
-		b.WriteString("    keep: true\n")
-	}
-	fmt.Fprintf(&b, "    deliver: %s\n", p.Deliver)
-	if p.Extra != "" {
-		b.WriteString(p.Extra)
-		if !strings.HasSuffix(p.Extra, "\n") {
-			b.WriteString("\n")
+	vals := map[string]string{"host": p.Host, "port": strconv.Itoa(p.Port), "tls": p.TLS, "user": p.User,
+		"timeout": p.Timeout, "ca_file": p.CAFile, "tls_fingerprint": p.Fingerprint, "auth": p.Auth,
+		"keep": "-", "deliver": p.Deliver}
+	for k, def := range map[string]string{"host": "127.0.0.1", "tls": "implicit", "user": "alice", "timeout": "5s",
+		"ca_file": "-", "tls_fingerprint": "-", "auth": "-"} {
+		if vals[k] == "" {
+			vals[k] = def
 		}
 	}
-	return b.String()
+	if p.Keep {
+		vals["keep"] = "true"
+	}
+	password := "    password_env: " + relPasswordEnv
+	if p.Password != "" {
+		password = "    " + p.Password
+	}
+	raw := []string{password}
+	if p.Extra != "" {
+		raw = append(raw, p.Extra)
+	}
+	return accountYAML(p.Name, []string{"host", "port", "tls", "user", "timeout", "ca_file", "tls_fingerprint", "auth",
+		"keep", "deliver"}, vals, raw...)
 }
 
 // relSetup is the files of one test: a configuration, a state directory and a maildir per account.
@@ -119,21 +95,16 @@ func relWriteConfig(t testing.TB, profiles ...relProfile) *relSetup {
 
 func relWriteConfigIn(t testing.TB, dir string, profiles ...relProfile) *relSetup {
 	t.Helper()
-	s := &relSetup{Dir: dir, Config: filepath.Join(dir, "config.yaml"), StateDir: filepath.Join(dir, "state")}
-	var b strings.Builder
-	fmt.Fprintf(&b, "state_dir: %s\naccounts:\n", s.StateDir)
-	for _, p := range profiles {
-		if p.Deliver == "" {
-			p.Deliver = "{maildir: " + relMaildir(dir, p.Name) + "}"
+	p := &profile{t: t, dir: dir, stateDir: filepath.Join(dir, "state"), path: filepath.Join(dir, "config.yaml")}
+	for _, rp := range profiles {
+		if rp.Deliver == "" {
+			rp.Deliver = "{maildir: " + relMaildir(dir, rp.Name) + "}"
 		}
-		b.WriteString(p.yaml())
+		p.blocks = append(p.blocks, rp.yaml())
 	}
-	if err := os.WriteFile(s.Config, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.Env = []string{relPasswordEnv + "=" + relPassword, "HOME=" + dir, "XDG_RUNTIME_DIR=" + dir,
-		"PATH=" + os.Getenv("PATH"), "DBUS_SESSION_BUS_ADDRESS=", "POPFETCH_NO_PROGRESS=1"}
-	return s
+	p.write()
+	return &relSetup{Dir: dir, Config: p.path, StateDir: p.stateDir,
+		Env: binEnv(dir, relPasswordEnv+"="+relPassword, "POPFETCH_NO_PROGRESS=1")}
 }
 
 // relServer starts a pop3test server with implicit TLS, alice and relPassword, and writes its CA
@@ -154,13 +125,8 @@ func relServer(t testing.TB, opts pop3test.Options) (*pop3test.Server, string) {
 	return s, ca
 }
 
-// relResult is one finished run of the binary.
-type relResult struct {
-	code           int
-	stdout, stderr string
-	took           time.Duration
-	maxRSSKiB      int64 // peak RSS of popfetch; only set by relExecMeasured
-}
+// relResult is one finished run of the binary (binary_test.go).
+type relResult = result
 
 // relRun runs the binary with setup's configuration and environment (plus env), under
 // relRunTimeout: a run that does not end by then fails the test as a hang.
@@ -219,33 +185,12 @@ func relExecMeasured(timeout time.Duration, env []string, args ...string) (relRe
 }
 
 func relExecWrapped(timeout time.Duration, env, wrapper []string, args ...string) (relResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	argv := append(append(slices.Clone(wrapper), popfetchBin), args...)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = env
-	cmd.Stdin = strings.NewReader("")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	took := time.Since(start)
-	if ctx.Err() != nil {
-		return relResult{}, fmt.Errorf("popfetch %v hung: killed after %v\nstderr:\n%s", args, timeout, stderr.String())
-	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return relResult{}, fmt.Errorf("running popfetch: %v", err)
-	}
-	return relResultOf(cmd, stdout.String(), stderr.String(), took), nil
+	return runBinary(timeout, env, "", wrapper, args...)
 }
 
+// relResultOf is resultOf, for the suite's files.
 func relResultOf(cmd *exec.Cmd, stdout, stderr string, took time.Duration) relResult {
-	r := relResult{code: cmd.ProcessState.ExitCode(), stdout: stdout, stderr: stderr, took: took}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		r.code = 128 + int(ws.Signal())
-	}
-	return r
+	return resultOf(cmd, stdout, stderr, took)
 }
 
 // relMessage is a seeded message: a sequence header to tell messages apart, and a body.

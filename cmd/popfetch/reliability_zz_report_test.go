@@ -1,9 +1,8 @@
 package main
 
-// The report of the reliability suite: every case records what popfetch did, and
-// TestRelWriteReport (in the last file of the package, so that it runs after the others) writes
-// docs/RELIABILITY.md from the records when POPFETCH_WRITE_RELIABILITY=1. A normal run records and
-// compares nothing.
+// The report of the reliability suite: every case records what popfetch did, and TestMain (in
+// cli_test.go) writes docs/RELIABILITY.md from the records after the run when
+// POPFETCH_WRITE_RELIABILITY=1. A normal run records and compares nothing.
 
 import (
 	"bufio"
@@ -89,16 +88,16 @@ func relRecord(section, name, did string, exit any, lost, dup int) {
 	relReport.rows = append(relReport.rows, relRow{section, name, did, fmt.Sprint(exit), lost, dup})
 }
 
-func TestRelWriteReport(t *testing.T) {
-	if os.Getenv("POPFETCH_WRITE_RELIABILITY") != "1" {
-		t.Skip("set POPFETCH_WRITE_RELIABILITY=1 to write docs/RELIABILITY.md")
-	}
+// relWriteReport writes docs/RELIABILITY.md from the records of this run. TestMain calls it after
+// m.Run when POPFETCH_WRITE_RELIABILITY=1; it refuses when a test of the suite failed or a section
+// has no rows (the suite was not run whole).
+func relWriteReport() error {
 	relReport.Lock()
 	rows := append([]relRow(nil), relReport.rows...)
 	failed := relReport.failed
 	relReport.Unlock()
 	if len(failed) > 0 {
-		t.Fatalf("not writing docs/RELIABILITY.md: %v failed", failed)
+		return fmt.Errorf("not writing docs/RELIABILITY.md: %v failed", failed)
 	}
 	bySection := map[string][]relRow{}
 	for _, r := range rows {
@@ -106,11 +105,8 @@ func TestRelWriteReport(t *testing.T) {
 	}
 	for _, s := range relSections {
 		if len(bySection[s.key]) == 0 {
-			t.Fatalf("no results for section %q: run the whole suite (go test ./cmd/popfetch -run 'TestRel' without -short or -shuffle)", s.key)
+			return fmt.Errorf("not writing docs/RELIABILITY.md: no results for section %q: run the whole suite (go test ./cmd/popfetch -run 'TestRel' without -short or -shuffle)", s.key)
 		}
-	}
-	if t.Failed() {
-		return
 	}
 	var b strings.Builder
 	b.WriteString(`# popfetch reliability and security report
@@ -137,12 +133,17 @@ protocol, 77 authentication, 78 configuration, 130 interrupted; 137 = killed by 
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString(relFuzzSection(t))
+	fuzz, err := relFuzzSection()
+	if err != nil {
+		return err
+	}
+	b.WriteString(fuzz)
 	path := filepath.Join("..", "..", "docs", "RELIABILITY.md")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	t.Logf("wrote %s (%d cases)", path, len(rows))
+	fmt.Fprintf(os.Stderr, "wrote %s (%d cases)\n", path, len(rows))
+	return nil
 }
 
 // relVolatile matches what changes from run to run (temporary paths, ports, fingerprints, times),
@@ -167,7 +168,7 @@ func relCell(s string) string {
 }
 
 // relFuzzSection lists the fuzz targets of the repository (found in its *_test.go files).
-func relFuzzSection(t *testing.T) string {
+func relFuzzSection() (string, error) {
 	root := filepath.Join("..", "..")
 	re := regexp.MustCompile(`^func (Fuzz\w+)\(`)
 	targets := map[string][]string{}
@@ -196,10 +197,10 @@ func relFuzzSection(t *testing.T) string {
 		return sc.Err()
 	})
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	var b strings.Builder
-	b.WriteString("## 7. Fuzzing\n\n`.ci/run` runs every fuzz target for 20,000 executions (`bash .ci/fuzz 20000x`; a count, because a duration can end a run with a spurious \"context deadline exceeded\" in Go 1.26, golang/go#75804). Run them longer with\n\n" +
+	b.WriteString("## 8. Fuzzing\n\n`.ci/run` runs every fuzz target for 20,000 executions (`bash .ci/fuzz 20000x`; a count, because a duration can end a run with a spurious \"context deadline exceeded\" in Go 1.26, golang/go#75804). Run them longer with\n\n" +
 		"    bash .ci/fuzz 2000000x    # or a duration such as 5m, which may hit that Go issue\n\nor one target with `go test -run '^$' -fuzz '^FuzzParseStatus$' -fuzztime 10m ./fetch/pop3`. " +
 		"A crasher that the fuzzer finds is saved under the package's `testdata/fuzz/TARGET/` and from then on runs " +
 		"as a regression case in every `go test`.\n\n| package | targets |\n|---|---|\n")
@@ -211,5 +212,5 @@ func relFuzzSection(t *testing.T) string {
 	for _, p := range pkgs {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", p, strings.Join(targets[p], ", "))
 	}
-	return b.String()
+	return b.String(), nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/popfetch/popfetch/store"
 )
 
-// openSMTP opens an smtp destination with the profile's STARTTLS policy (issue 12.8): verify
+// openSMTP opens an smtp destination with the profile's STARTTLS policy: verify
 // (STARTTLS required, the certificate verified against the system's trust anchors plus ca_file, for
 // the address's host) or opportunistic (STARTTLS when offered, not verified), which the profile
 // gets by default only for a loopback address.

@@ -16,7 +16,7 @@ import (
 	"github.com/popfetch/popfetch/store"
 )
 
-// This file wires config, fetch and store together (DESIGN §1): the packages do not import each
+// This file wires config, fetch and store together (ARCHITECTURE.md §1): the packages do not import each
 // other, so the adapters between their types live here.
 
 // tlsModes pairs the profile's tls: values with the client's modes.

@@ -49,14 +49,7 @@ func (t *timedConn) Read(p []byte) (int, error) {
 
 	n, err := t.Conn.Read(p)
 	t.opBytes += int64(n)
-	if err != nil {
-		t.mu.Lock()
-		if t.aborted != nil {
-			err = t.aborted
-		}
-		t.mu.Unlock()
-	}
-	return n, err
+	return n, t.abortedOr(err)
 }
 
 func (t *timedConn) Write(p []byte) (int, error) {
@@ -69,14 +62,21 @@ func (t *timedConn) Write(p []byte) (int, error) {
 	t.Conn.SetWriteDeadline(time.Now().Add(t.timeout))
 	t.mu.Unlock()
 	n, err := t.Conn.Write(p)
-	if err != nil {
-		t.mu.Lock()
-		if t.aborted != nil {
-			err = t.aborted
-		}
-		t.mu.Unlock()
+	return n, t.abortedOr(err)
+}
+
+// abortedOr returns the abort's error in place of err, the I/O error it caused, once abort was
+// called; otherwise err.
+func (t *timedConn) abortedOr(err error) error {
+	if err == nil {
+		return nil
 	}
-	return n, err
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.aborted != nil {
+		return t.aborted
+	}
+	return err
 }
 
 // abort makes every blocked and future read and write fail with err.

@@ -12,7 +12,7 @@ import (
 // anchors plus the CAFile's, as Options documents. The set of accepted certificates is the same as
 // with RootCAs = system + CAFile; what changes is the cost: a private CA that verifies the server
 // (the usual reason for ca_file) never makes the process read and parse the system bundle, which
-// costs ~10 ms of CPU, a few hundred system calls and about a megabyte of heap per run (issue 16).
+// costs ~10 ms of CPU, a few hundred system calls and about a megabyte of heap per run.
 // The caller sets InsecureSkipVerify, which this function replaces; its errors are what crypto/tls
 // itself returns, a *tls.CertificateVerificationError.
 func verifyOwnRootsFirst(own *x509.CertPool, pem []byte, serverName string, now func() time.Time) func(tls.ConnectionState) error {

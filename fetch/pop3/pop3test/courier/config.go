@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/popfetch/popfetch/fetch/pop3/pop3test/realserver"
 	"github.com/popfetch/popfetch/internal/shquote"
 )
 
@@ -219,22 +220,5 @@ func (s *Server) script(etc string) string {
 // openPath lets Courier's unprivileged pop3d (and couriertls, for STLS) reach the test directory:
 // t.TempDir creates directories only root can enter.
 func (s *Server) openPath() error {
-	tmp := filepath.Clean(os.TempDir())
-	for p := s.dir; ; p = filepath.Dir(p) {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			if p == tmp || !strings.HasPrefix(p, tmp+string(filepath.Separator)) {
-				return fmt.Errorf("%s is not searchable by others, so Courier's pop3d cannot reach %s; set TMPDIR", p, s.dir)
-			}
-			if err := os.Chmod(p, fi.Mode().Perm()|0o755); err != nil {
-				return err
-			}
-		}
-		if p == "/" || p == tmp {
-			return nil
-		}
-	}
+	return realserver.OpenPath(s.dir, "Courier's pop3d")
 }

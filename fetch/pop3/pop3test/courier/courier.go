@@ -48,6 +48,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/popfetch/popfetch/fetch/pop3/pop3test/realserver"
 )
 
 // RequireEnv is the environment variable that turns "skip when Courier is unavailable" into a
@@ -101,9 +103,7 @@ type Server struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 
-	mu       sync.Mutex // guards lastName and seq
-	lastName time.Time
-	seq      int
+	names realserver.Namer // names of seeded messages
 
 	stopOnce sync.Once
 	stopErr  error
@@ -168,12 +168,7 @@ func Available() error {
 // Start starts a private Courier for the test and stops it on t.Cleanup.
 func Start(t testing.TB, opts *Options) *Server {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("courier: %v, and %s=1", err, RequireEnv)
-		}
-		t.Skipf("courier: %v", err)
-	}
+	realserver.Require(t, "courier", Available(), RequireEnv)
 	s, err := start(t.TempDir(), opts, t.Logf)
 	if err != nil {
 		t.Fatalf("%v", err)
@@ -220,7 +215,7 @@ func start(dir string, opts *Options, logf func(string, ...any)) (_ *Server, err
 	// The ports are chosen here and then handed to Courier, so another process can take one in
 	// between; retry a few times when that happens.
 	for attempt := 1; ; attempt++ {
-		ports, err := freePorts(2)
+		ports, err := realserver.FreePorts(2)
 		if err != nil {
 			return nil, fmt.Errorf("courier: %v", err)
 		}
@@ -255,15 +250,11 @@ func (s *Server) start(pop3Port, pop3sPort int) error {
 	cmd.Env = append(s.env(), "POP3_PORT="+strconv.Itoa(pop3Port), "POP3S_PORT="+strconv.Itoa(pop3sPort),
 		"PATH="+os.Getenv("PATH"))
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	exited, err := realserver.Start(cmd)
+	if err != nil {
 		return err
 	}
-	s.cmd = cmd
-	s.exited = make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(s.exited)
-	}()
+	s.cmd, s.exited = cmd, exited
 
 	deadline := time.Now().Add(startTimeout)
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -329,30 +320,5 @@ func (s *Server) path(name string) string { return filepath.Join(s.dir, name) }
 
 // logs returns Courier's logs (the last 64 KiB of each).
 func (s *Server) logs() string {
-	var b strings.Builder
-	for _, name := range []string{"init.log", "authdaemond.log", "pop3d.log", "pop3ds.log"} {
-		data, err := os.ReadFile(s.path(name))
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		if len(data) > 64<<10 {
-			data = data[len(data)-64<<10:]
-		}
-		fmt.Fprintf(&b, "--- %s\n%s", name, data)
-	}
-	return b.String()
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
+	return realserver.Logs(s.path("init.log"), s.path("authdaemond.log"), s.path("pop3d.log"), s.path("pop3ds.log"))
 }

@@ -3,15 +3,15 @@ package courier
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popfetch/popfetch/fetch/pop3/pop3test/realserver"
 )
 
 // Seed delivers msgs, in order, into user's mailbox: each is written to the maildir's tmp/ and
@@ -31,41 +31,16 @@ func (s *Server) Deliver(user string, msgs ...[]byte) error {
 	if !ok {
 		return fmt.Errorf("no user %q", user)
 	}
-	for _, m := range msgs {
-		name, when := s.nextName()
-		tmp := filepath.Join(md, "tmp", name)
-		if err := os.WriteFile(tmp, m, 0o600); err != nil {
-			return err
-		}
+	return realserver.Deliver(md, &s.names, func(tmp string, when time.Time) error {
 		if err := os.Lchown(tmp, s.mailUID, s.mailGID); err != nil {
 			return err
 		}
-		if err := os.Chtimes(tmp, when, when); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, filepath.Join(md, "new", name)); err != nil {
-			return err
-		}
-	}
-	return nil
+		return os.Chtimes(tmp, when, when)
+	}, msgs...)
 }
 
 // Maildir returns the path of user's maildir ("" for an unknown user).
 func (s *Server) Maildir(user string) string { return s.maildirs[user] }
-
-// nextName returns a maildir file name "<secs>.M<usecs>P<pid>Q<n>.popfetch-test" and its time:
-// now, or a microsecond after the previous name's if the clock has not moved past it.
-func (s *Server) nextName() (string, time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now().Truncate(time.Microsecond)
-	if !now.After(s.lastName) {
-		now = s.lastName.Add(time.Microsecond)
-	}
-	s.lastName = now
-	s.seq++
-	return fmt.Sprintf("%d.M%06dP%dQ%d.popfetch-test", now.Unix(), now.Nanosecond()/1000, os.Getpid(), s.seq), now
-}
 
 // Mailbox returns the messages in user's mailbox now (maildir new/ and cur/), in the order Seed
 // delivered them, as stored on disk.
@@ -91,40 +66,7 @@ func (s *Server) Messages(user string) ([][]byte, error) {
 	if err := s.waitIdle(); err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		msgs, err := readMaildir(md)
-		if err == nil {
-			return msgs, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) || attempt == 100 {
-			return nil, err
-		}
-	}
-}
-
-func readMaildir(md string) ([][]byte, error) {
-	var files []string
-	for _, sub := range []string{"new", "cur"} {
-		ents, err := os.ReadDir(filepath.Join(md, sub))
-		if err != nil {
-			return nil, fmt.Errorf("maildir: %v", err) // not retried: the maildir itself is gone
-		}
-		for _, e := range ents {
-			if !strings.HasPrefix(e.Name(), ".") && e.Type().IsRegular() {
-				files = append(files, filepath.Join(sub, e.Name()))
-			}
-		}
-	}
-	slices.SortFunc(files, func(a, b string) int { return compareNames(filepath.Base(a), filepath.Base(b)) })
-	msgs := make([][]byte, 0, len(files))
-	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(md, f))
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, data)
-	}
-	return msgs, nil
+	return realserver.ReadMaildir(md, compareNames)
 }
 
 var nameTime = regexp.MustCompile(`^([0-9]+)\.M([0-9]+)P[0-9]+Q([0-9]+)\.`)

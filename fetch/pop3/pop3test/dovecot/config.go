@@ -5,10 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/popfetch/popfetch/fetch/pop3/pop3test/realserver"
 )
 
 // identities are the system users Dovecot's processes run as.
@@ -67,24 +68,7 @@ func (s *Server) openPath() error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	tmp := filepath.Clean(os.TempDir())
-	for p := s.dir; ; p = filepath.Dir(p) {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			if p == tmp || !strings.HasPrefix(p, tmp+string(filepath.Separator)) {
-				return fmt.Errorf("%s is not searchable by others, so Dovecot's unprivileged processes cannot reach %s; set TMPDIR", p, s.dir)
-			}
-			if err := os.Chmod(p, fi.Mode().Perm()|0o755); err != nil {
-				return err
-			}
-		}
-		if p == "/" || p == tmp {
-			return nil
-		}
-	}
+	return realserver.OpenPath(s.dir, "Dovecot's unprivileged processes")
 }
 
 var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)`)

@@ -42,6 +42,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/popfetch/popfetch/fetch/pop3/pop3test/realserver"
 )
 
 // RequireEnv is the environment variable that turns "skip when Dovecot is absent" into a failure.
@@ -102,9 +104,7 @@ type Server struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the master process has been reaped
 
-	mu       sync.Mutex // guards lastName and seq
-	lastName time.Time
-	seq      int
+	names realserver.Namer // names of seeded messages
 
 	stopOnce  sync.Once
 	stopErr   error
@@ -137,12 +137,8 @@ func binary() (string, error) {
 // Start starts a private Dovecot for the test and stops it on t.Cleanup.
 func Start(t testing.TB, opts *Options) *Server {
 	t.Helper()
-	if _, err := binary(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("dovecot: %v, and %s=1", err, RequireEnv)
-		}
-		t.Skipf("dovecot: %v", err)
-	}
+	_, err := binary()
+	realserver.Require(t, "dovecot", err, RequireEnv)
 	s, err := startIn(t.TempDir(), opts, t.Logf)
 	if err != nil {
 		t.Fatalf("%v", err)
@@ -264,7 +260,7 @@ func startIn(dir string, opts *Options, logf func(format string, args ...any)) (
 		baseDir:    filepath.Join(runDir, "base"),
 		stateDir:   filepath.Join(s.dir, "state"),
 		logPath:    s.logPath,
-		instance:   "popfetch-" + randomHex(4),
+		instance:   "popfetch-" + realserver.RandomHex(4),
 		certPath:   certPath,
 		keyPath:    keyPath,
 		passwdPath: passwdPath,
@@ -284,7 +280,7 @@ func startIn(dir string, opts *Options, logf func(format string, args ...any)) (
 	// The ports are chosen here and then handed to Dovecot, so another process can take one in
 	// between; retry a few times when that happens.
 	for attempt := 1; ; attempt++ {
-		ports, err := freePorts(4)
+		ports, err := realserver.FreePorts(4)
 		if err != nil {
 			return nil, fmt.Errorf("dovecot: %v", err)
 		}
@@ -330,15 +326,11 @@ func (s *Server) start(bin, confPath string) error {
 	// Its own process group, which Stop kills; on Linux, the master also dies with the test binary
 	// (and Dovecot's children exit when their master is gone).
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	exited, err := realserver.Start(cmd)
+	if err != nil {
 		return err
 	}
-	s.cmd = cmd
-	s.exited = make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(s.exited)
-	}()
+	s.cmd, s.exited = cmd, exited
 
 	deadline := time.Now().Add(startTimeout)
 	waitFor := func(network, addr string) error {
@@ -424,31 +416,4 @@ func (s *Server) kill() error {
 }
 
 // logs returns Dovecot's log and stderr, the last 64 KiB of each.
-func (s *Server) logs() string {
-	var b strings.Builder
-	for _, p := range []string{s.errPath, s.logPath} {
-		data, err := os.ReadFile(p)
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		if len(data) > 64<<10 {
-			data = data[len(data)-64<<10:]
-		}
-		fmt.Fprintf(&b, "--- %s\n%s", filepath.Base(p), data)
-	}
-	return b.String()
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+func (s *Server) logs() string { return realserver.Logs(s.errPath, s.logPath) }
