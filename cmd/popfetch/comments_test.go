@@ -15,9 +15,8 @@ import (
 // ("issue 12.5").
 var externalRef = regexp.MustCompile(`//.*(DESIGN|STYLE #|[Ii]ssue [0-9])`)
 
-// commentsExempt are files still being rewritten elsewhere; each is swept when it is merged, and
-// then leaves this list.
-var commentsExempt = []string{"bench/", "cmd/popfetch/cmd_daemon.go", "cmd/popfetch/daemon_"}
+// commentsExempt are files exempt from the rule (none today).
+var commentsExempt = []string{}
 
 // TestCommentsStandAlone: no comment in shipped code (not _test.go, not the vendored go-imap)
 // cites a document outside the repository; docs/ARCHITECTURE.md (§n) is where the design lives.
