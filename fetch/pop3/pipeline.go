@@ -156,6 +156,11 @@ func (c *Client) pipeline(ctx context.Context, cmd string, cmds []string, multi 
 	// name the command the reply belongs to (LIST or UIDL in Listing).
 	readReply := func(i int, skip bool) error {
 		cmd, _, _ := strings.Cut(cmds[i], " ")
+		if err := ctx.Err(); err != nil {
+			// Cancelled: stop at this reply even when it (and more) is already buffered, where the
+			// connection's abort cannot reach.
+			return c.ioError(cmd, context.Cause(ctx))
+		}
 		_, err := c.readOK(cmd)
 		if err != nil && !IsRefusal(err) {
 			return err // I/O or protocol: the connection is gone
