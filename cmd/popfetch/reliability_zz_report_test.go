@@ -42,15 +42,18 @@ var relSections = []struct{ key, title, intro string }{
 		"A known password and OAuth token, every command with `--trace -v --json`, on success and on errors: " +
 			"the secrets must appear in no output, in no file popfetch wrote, and in no `/proc/PID/cmdline` of " +
 			"popfetch or its children; files popfetch creates are 0600, directories 0700."},
-	{"imap", "6. IMAP destination: kill -9 and SIGTERM around APPEND",
-		"The real `popfetch sync` fetches from pop3test and appends to a private Dovecot's IMAP (`deliver: imap:`, " +
+	{"imap", "6. Hosted mailboxes: IMAP and the Gmail API, kill -9 and SIGTERM around APPEND and the import",
+		"IMAP: the real `popfetch sync` fetches from pop3test and appends to a private Dovecot's IMAP (`deliver: imap:`, " +
 			"one new mailbox per trial, `create: true`). It is signalled when the POP3 server has received a random one " +
 			"of its commands, when the state journal holds a random number of records (pending before the APPENDs, " +
 			"then delivered), when the target mailbox's maildir holds a random number of the batch's messages in tmp/ " +
 			"(the MULTIAPPEND streamed while the batch is retrieved, not yet visible) or in new/ and cur/ (the " +
 			"batch appended, not yet recorded), or at a random instant; then 0–3 ms later; then run again to completion. Every seeded " +
 			"message must be in the mailbox exactly once (read back over IMAP, the X-Popfetch-ID line removed and CRLF " +
-			"made LF, compared byte for byte), and the POP3 server must hold what the mode says."},
+			"made LF, compared byte for byte), and the POP3 server must hold what the mode says. Gmail: the same " +
+			"against a fake Gmail API on loopback (`deliver: gmail:`, `store/gmailtest`), killed when an import " +
+			"request arrives, after the fake stored a message but before it answered, at a POP3 command, at a state " +
+			"journal record or at a random instant; every message must be in the fake mailbox exactly once."},
 	{"hardening", "7. Hardening: hostile servers, certificates, local users and profiles",
 		"Each case reproduces an attack or a careless setting found in a security review of popfetch (a " +
 			"certificate or server reply carrying terminal escapes, a state directory or config file another user " +
