@@ -80,6 +80,8 @@ type Server struct {
 	expired  map[string]bool
 	hook     func(op string)
 	imported func(n int)
+
+	inflight sync.WaitGroup // requests being handled (Settle)
 }
 
 type fault struct {
@@ -90,6 +92,11 @@ type fault struct {
 	retryAfter string
 	apply      bool // for import: import the message, then answer with the fault
 }
+
+// Settle waits until every request the server has received is handled: a request whose client was
+// killed after sending it whole is still imported (as Gmail would), and a search made before that
+// would not see it.
+func (s *Server) Settle() { s.inflight.Wait() }
 
 // NewServer starts a Server on 127.0.0.1 and closes it when the test ends.
 func NewServer(t testing.TB, opts *Options) *Server {
@@ -116,7 +123,11 @@ func NewServer(t testing.TB, opts *Options) *Server {
 		t.Errorf("gmailtest: unexpected request %s %s", r.Method, r.URL)
 		apiError(w, http.StatusNotFound, "notFound", "Not Found")
 	})
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Done()
+		mux.ServeHTTP(w, r)
+	}))
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
 	return s
