@@ -81,7 +81,11 @@ type Server struct {
 	hook     func(op string)
 	imported func(n int)
 
-	inflight sync.WaitGroup // requests being handled (Settle)
+	// Requests being handled (Settle). A count under a mutex, not a WaitGroup: a request may arrive
+	// while Settle waits.
+	inflightMu sync.Mutex
+	inflight   int
+	idle       *sync.Cond
 }
 
 type fault struct {
@@ -96,7 +100,13 @@ type fault struct {
 // Settle waits until every request the server has received is handled: a request whose client was
 // killed after sending it whole is still imported (as Gmail would), and a search made before that
 // would not see it.
-func (s *Server) Settle() { s.inflight.Wait() }
+func (s *Server) Settle() {
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	for s.inflight > 0 {
+		s.idle.Wait()
+	}
+}
 
 // NewServer starts a Server on 127.0.0.1 and closes it when the test ends.
 func NewServer(t testing.TB, opts *Options) *Server {
@@ -123,9 +133,18 @@ func NewServer(t testing.TB, opts *Options) *Server {
 		t.Errorf("gmailtest: unexpected request %s %s", r.Method, r.URL)
 		apiError(w, http.StatusNotFound, "notFound", "Not Found")
 	})
+	s.idle = sync.NewCond(&s.inflightMu)
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.inflight.Add(1)
-		defer s.inflight.Done()
+		s.inflightMu.Lock()
+		s.inflight++
+		s.inflightMu.Unlock()
+		defer func() {
+			s.inflightMu.Lock()
+			if s.inflight--; s.inflight == 0 {
+				s.idle.Broadcast()
+			}
+			s.inflightMu.Unlock()
+		}()
 		mux.ServeHTTP(w, r)
 	}))
 	s.URL = s.srv.URL
