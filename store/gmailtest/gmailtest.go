@@ -14,6 +14,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -85,6 +86,7 @@ type Server struct {
 	// while Settle waits.
 	inflightMu sync.Mutex
 	inflight   int
+	busy       map[net.Conn]bool // connections New or Active: a request may be on its way in
 	idle       *sync.Cond
 }
 
@@ -97,13 +99,13 @@ type fault struct {
 	apply      bool // for import: import the message, then answer with the fault
 }
 
-// Settle waits until every request the server has received is handled: a request whose client was
-// killed after sending it whole is still imported (as Gmail would), and a search made before that
-// would not see it.
+// Settle waits until every request the server has received is handled, and every connection that
+// may still carry one is idle or closed: a request whose client was killed after sending it whole is
+// still imported (as Gmail would), and a search made before that would not see it.
 func (s *Server) Settle() {
 	s.inflightMu.Lock()
 	defer s.inflightMu.Unlock()
-	for s.inflight > 0 {
+	for s.inflight > 0 || len(s.busy) > 0 {
 		s.idle.Wait()
 	}
 }
@@ -134,7 +136,8 @@ func NewServer(t testing.TB, opts *Options) *Server {
 		apiError(w, http.StatusNotFound, "notFound", "Not Found")
 	})
 	s.idle = sync.NewCond(&s.inflightMu)
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.busy = map[net.Conn]bool{}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.inflightMu.Lock()
 		s.inflight++
 		s.inflightMu.Unlock()
@@ -147,6 +150,19 @@ func NewServer(t testing.TB, opts *Options) *Server {
 		}()
 		mux.ServeHTTP(w, r)
 	}))
+	s.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		s.inflightMu.Lock()
+		defer s.inflightMu.Unlock()
+		if st == http.StateNew || st == http.StateActive {
+			s.busy[c] = true
+			return
+		}
+		delete(s.busy, c)
+		if len(s.busy) == 0 {
+			s.idle.Broadcast()
+		}
+	}
+	s.srv.Start()
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
 	return s
