@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The IMAP scenarios: popfetch fetching from Dovecot POP3S and appending to Dovecot IMAP
