@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/internal/humanize"
 )
 
 func configCommand(env *appEnv) *cli.Command {
@@ -138,10 +138,10 @@ func viewOf(a *config.Account) accountView {
 	}
 	return accountView{
 		Name: a.Name, Host: a.Host, Port: a.Port, TLS: a.TLS, CAFile: a.CAFile, Fingerprint: a.Fingerprint,
-		User: a.User, Auth: a.Auth, Password: a.Password.String(), PasswordTimeout: fmtDuration(pt),
+		User: a.User, Auth: a.Auth, Password: a.Password.String(), PasswordTimeout: humanize.Duration(pt),
 		AllowPlaintextAuth: a.AllowPlaintextAuth, Keep: a.Keep, KeepDays: a.KeepDays, FetchAll: a.FetchAll,
-		MaxSize: a.MaxSize, Oversize: a.Oversize, MaxMessages: a.MaxMessages, Timeout: fmtDuration(a.Timeout),
-		Interval: fmtDuration(a.Interval), MaxConnections: a.MaxConnections,
+		MaxSize: a.MaxSize, Oversize: a.Oversize, MaxMessages: a.MaxMessages, Timeout: humanize.Duration(a.Timeout),
+		Interval: humanize.Duration(a.Interval), MaxConnections: a.MaxConnections,
 		Deliver: a.Deliver.String(), ReceivedHeader: a.TraceHeader,
 		OAuth2:         oauth2String(a),
 		DeleteImported: a.DeleteImported,
@@ -214,16 +214,4 @@ func printConfig(w io.Writer, cfg *config.Config) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// fmtDuration prints 60s as "1m", not "1m0s".
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

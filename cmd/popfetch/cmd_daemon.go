@@ -16,6 +16,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/internal/humanize"
 	"github.com/popfetch/popfetch/internal/termsafe"
 	"github.com/popfetch/popfetch/store"
 )
@@ -192,7 +193,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	if o.syslog {
 		sys, err := openSyslog()
 		if err != nil {
-			fmt.Fprintf(o.stderr, "popfetch: warning: --syslog: %v; logging to stderr instead\n", oneLine(err))
+			fmt.Fprintf(o.stderr, "popfetch: warning: --syslog: %v; logging to stderr instead\n", humanize.OneLine(err))
 		} else {
 			log.sys = sys
 			defer sys.Close()
@@ -342,17 +343,17 @@ func outcomeOf(res fetch.Result, err error) pollOutcome {
 func (d *daemon) report(p polled, next time.Time, failures int, stopping bool) {
 	in := ""
 	if !stopping && !next.IsZero() {
-		in = "; next poll in " + fmtDuration(time.Until(next).Round(time.Second))
+		in = "; next poll in " + humanize.Duration(time.Until(next).Round(time.Second))
 	}
 	var le *store.LockedError
 	switch {
 	case p.err == nil && !p.res.DeferredUntil.IsZero():
 		if d.o.verbose {
-			d.log.infof("%s%s", describe(p.res, p.took), in)
+			d.log.infof("%s%s", p.res.Summary(p.took), in)
 		}
 	case p.err == nil:
 		if d.o.verbose || p.res.Retrieved > 0 || p.res.Deleted > 0 {
-			d.log.infof("%s", describe(p.res, p.took))
+			d.log.infof("%s", p.res.Summary(p.took))
 		}
 	case errors.As(p.err, &le):
 		holder := "another popfetch run"
@@ -363,13 +364,13 @@ func (d *daemon) report(p polled, next time.Time, failures int, stopping bool) {
 	case exitCode(p.err) == exitInterrupted && p.res.Retrieved == 0 && p.res.Deleted == 0:
 		d.log.infof("%s: stopped before fetching anything", p.name)
 	case exitCode(p.err) == exitInterrupted:
-		d.log.infof("%s (stopped)", describe(p.res, p.took))
+		d.log.infof("%s (stopped)", p.res.Summary(p.took))
 	default:
 		why := ""
 		if exitCode(p.err) == exitTempFail && in != "" {
 			why = fmt.Sprintf(" (temporary failure %d in a row: backing off)", failures)
 		}
-		d.log.errorf("%s: error: %s%s%s", p.name, oneLine(p.err), in, why)
+		d.log.errorf("%s: error: %s%s%s", p.name, humanize.OneLine(p.err), in, why)
 	}
 }
 
@@ -387,7 +388,7 @@ func (d *daemon) reload() {
 				d.log.errorf("popfetch: error: SIGHUP: not reloaded, the previous configuration keeps running: %s", line)
 			}
 		} else {
-			d.log.errorf("popfetch: error: SIGHUP: not reloaded, the previous configuration keeps running: %s", oneLine(err))
+			d.log.errorf("popfetch: error: SIGHUP: not reloaded, the previous configuration keeps running: %s", humanize.OneLine(err))
 		}
 		return
 	}
@@ -420,8 +421,8 @@ func (d *daemon) logAccounts(accts []*config.Account) {
 	for _, a := range accts {
 		first := ""
 		if e := d.sched.entries[a.Name]; e != nil {
-			first = "; first poll in " + fmtDuration(max(e.next.Sub(now), 0).Round(time.Second))
+			first = "; first poll in " + humanize.Duration(max(e.next.Sub(now), 0).Round(time.Second))
 		}
-		d.log.infof("%s: every %s from %s%s", a.Name, fmtDuration(a.Interval), a.Host, first)
+		d.log.infof("%s: every %s from %s%s", a.Name, humanize.Duration(a.Interval), a.Host, first)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/internal/humanize"
 	"github.com/popfetch/popfetch/internal/termsafe"
 	"github.com/popfetch/popfetch/store"
 )
@@ -148,7 +149,7 @@ func statusOfAccount(o statusOptions, cfg *config.Config, a *config.Account, ds 
 	av := accountStatusView{Account: a.Name, LastResult: "never"}
 	st, err := store.ReadStatus(cfg.StateDir, a.Name)
 	if err != nil {
-		av.StatusError = oneLine(err)
+		av.StatusError = humanize.OneLine(err)
 	}
 	if st != nil {
 		code := st.LastExitCode
@@ -187,7 +188,7 @@ func statusOfAccount(o statusOptions, cfg *config.Config, a *config.Account, ds 
 		av.Problem = fmt.Sprintf("never synced successfully; the last run (%s ago) was %s", ago(o.now, st.LastAttempt), lastRun(st.LastResult, st.LastExitCode, st.LastError))
 	case o.now.Sub(st.LastSuccess) > maxAge:
 		av.Problem = fmt.Sprintf("last success %s ago, longer than %s; the last run (%s ago) was %s", ago(o.now, st.LastSuccess),
-			fmtDuration(maxAge), ago(o.now, st.LastAttempt), lastRun(st.LastResult, st.LastExitCode, st.LastError))
+			humanize.Duration(maxAge), ago(o.now, st.LastAttempt), lastRun(st.LastResult, st.LastExitCode, st.LastError))
 	}
 	return av
 }
@@ -209,7 +210,7 @@ func ago(now, t time.Time) string {
 	default:
 		d = d.Round(time.Minute)
 	}
-	return fmtDuration(max(d, 0))
+	return humanize.Duration(max(d, 0))
 }
 
 func printCheck(w io.Writer, now time.Time, v statusView) {
@@ -219,7 +220,7 @@ func printCheck(w io.Writer, now time.Time, v statusView) {
 			continue
 		}
 		fmt.Fprintf(w, "%s: OK: last success %s ago (max age %s)\n", a.Account, ago(now, a.LastSuccess),
-			fmtDuration(time.Duration(a.MaxAgeSeconds*float64(time.Second))))
+			humanize.Duration(time.Duration(a.MaxAgeSeconds*float64(time.Second))))
 	}
 }
 
@@ -245,7 +246,7 @@ func printStatus(w io.Writer, now time.Time, v statusView) {
 		case a.Polling:
 			next = "polling now"
 		case !a.NextPoll.IsZero() && a.NextPoll.After(now):
-			next = "in " + fmtDuration(a.NextPoll.Sub(now).Round(time.Second))
+			next = "in " + humanize.Duration(a.NextPoll.Sub(now).Round(time.Second))
 		case !a.NextPoll.IsZero():
 			next = "due"
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/internal/humanize"
 )
 
 // The daemon at scale: how many polls it runs at once, how late they start (schedule lag), and the
@@ -69,7 +70,7 @@ func (w *lagWindow) summary(now time.Time) string {
 	t := slices.Clone(w.took)
 	slices.Sort(t)
 	return fmt.Sprintf("popfetch: schedule: %d poll(s) started in the last %s, late by p50 %s, p99 %s, max %s; up to %d at once; polls took p50 %s, p99 %s",
-		len(s), fmtDuration(now.Sub(w.since).Round(time.Second)), fmtLag(percentile(s, 50)), fmtLag(percentile(s, 99)),
+		len(s), humanize.Duration(now.Sub(w.since).Round(time.Second)), fmtLag(percentile(s, 50)), fmtLag(percentile(s, 99)),
 		fmtLag(percentile(s, 100)), w.peak, fmtLag(percentile(t, 50)), fmtLag(percentile(t, 99)))
 }
 
@@ -88,7 +89,7 @@ func fmtLag(d time.Duration) string {
 func (d *daemon) pollStarted(a *config.Account, lag time.Duration) {
 	d.lags.add(lag, d.sched.running())
 	if d.o.verbose && lag >= max(a.Interval/10, time.Second) {
-		d.log.infof("%s: poll started %s late (interval %s)", a.Name, fmtLag(lag), fmtDuration(a.Interval))
+		d.log.infof("%s: poll started %s late (interval %s)", a.Name, fmtLag(lag), humanize.Duration(a.Interval))
 	}
 }
 
@@ -125,7 +126,7 @@ func summarizeAccounts(accts []*config.Account) string {
 	})
 	parts := make([]string, len(ivs))
 	for i, iv := range ivs {
-		parts[i] = fmt.Sprintf("%s (%d)", fmtDuration(iv), count[iv])
+		parts[i] = fmt.Sprintf("%s (%d)", humanize.Duration(iv), count[iv])
 	}
 	s := fmt.Sprintf("%d account(s)", len(accts))
 	if len(parts) > 0 {

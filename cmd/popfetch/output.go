@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/internal/humanize"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -144,16 +145,16 @@ func (r *reporter) done(res fetch.Result, err error, took time.Duration, code in
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
-		r.printf("popfetch: %s: %v", res.Account, oneLine(err))
+		r.printf("popfetch: %s: %v", res.Account, humanize.OneLine(err))
 	} else if r.g.verbose || (r.g.stderrTTY && !r.g.quiet) {
-		r.printf("%s", describe(res, took))
+		r.printf("%s", res.Summary(took))
 	}
 	if r.json != nil {
 		s := summary{Account: res.Account, Listed: res.Listed, Fetched: res.Retrieved, Skipped: res.Skipped,
 			Deleted: res.Deleted, Bytes: res.Bytes, DurationMS: took.Milliseconds(),
 			DeferredUntil: res.DeferredUntil, ExitCode: code}
 		if err != nil {
-			s.Error = oneLine(err)
+			s.Error = humanize.OneLine(err)
 		}
 		r.json.Encode(s)
 	}
@@ -171,39 +172,4 @@ func (r *reporter) wait() {
 		}
 		r.progress.Wait()
 	}
-}
-
-func describe(res fetch.Result, took time.Duration) string {
-	if !res.DeferredUntil.IsZero() {
-		return fmt.Sprintf("%s: not polled: the server asked not to log in again before %s (LOGIN-DELAY)",
-			res.Account, res.DeferredUntil.Local().Format("15:04:05"))
-	}
-	if res.Retrieved == 0 && res.Deleted == 0 {
-		return fmt.Sprintf("%s: no new mail (%d on the server)", res.Account, res.Listed)
-	}
-	s := fmt.Sprintf("%s: %d fetched (%s)", res.Account, res.Retrieved, humanBytes(res.Bytes))
-	if res.Deleted > 0 {
-		s += fmt.Sprintf(", %d deleted", res.Deleted)
-	}
-	if res.Skipped > 0 {
-		s += fmt.Sprintf(", %d left on the server", res.Skipped)
-	}
-	return s + fmt.Sprintf(" in %s", took.Round(time.Millisecond))
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
-// oneLine makes an error message fit one line.
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/internal/humanize"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -43,7 +44,7 @@ func recordRun(ctx context.Context, rep *reporter, dir string, a *config.Account
 	r := store.Run{Start: start, End: time.Now(), Result: result, ExitCode: code, Fetched: res.Retrieved,
 		Bytes: res.Bytes, Deleted: res.Deleted, KeptOnServer: -1}
 	if err != nil {
-		r.Error = oneLine(err)
+		r.Error = humanize.OneLine(err)
 	}
 	if st != nil {
 		r.LoginDelayUntil = st.LoginDelayUntil()
@@ -52,7 +53,7 @@ func recordRun(ctx context.Context, rep *reporter, dir string, a *config.Account
 		}
 	}
 	if werr := store.RecordRun(dir, a.Name, r); werr != nil && rep != nil {
-		rep.printf("popfetch: %s: warning: the run's status was not recorded (popfetch status): %v", a.Name, oneLine(werr))
+		rep.printf("popfetch: %s: warning: the run's status was not recorded (popfetch status): %v", a.Name, humanize.OneLine(werr))
 	}
 }
 
@@ -76,7 +77,7 @@ func (f *daemonStatusFile) write() {
 	f.ds.Updated = time.Now().UTC().Round(time.Second)
 	if err := store.WriteDaemonStatus(f.dir, &f.ds); err != nil && !f.bad {
 		f.bad = true
-		f.log.errorf("popfetch: warning: cannot publish the daemon's timetable for popfetch status: %s", oneLine(err))
+		f.log.errorf("popfetch: warning: cannot publish the daemon's timetable for popfetch status: %s", humanize.OneLine(err))
 	}
 }
 
@@ -110,7 +111,7 @@ func (f *daemonStatusFile) pollEnded(p polled, next time.Time) {
 
 func (f *daemonStatusFile) stopped() {
 	if err := store.RemoveDaemonStatus(f.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		f.log.errorf("popfetch: warning: %s", oneLine(err))
+		f.log.errorf("popfetch: warning: %s", humanize.OneLine(err))
 	}
 }
 
