@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
+	"github.com/popfetch/popfetch/internal/status"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -23,17 +24,17 @@ import (
 // the real binary and pop3test on loopback.
 
 // statusJSON runs `popfetch status --json [args]` and decodes it.
-func statusJSON(t *testing.T, p *profile, args ...string) (statusView, result) {
+func statusJSON(t *testing.T, p *profile, args ...string) (status.View, result) {
 	t.Helper()
 	r := p.run(append([]string{"status", "--json"}, args...)...)
-	var v statusView
+	var v status.View
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		t.Fatalf("status --json: exit %d, %v\nstdout: %s\nstderr: %s", r.code, err, r.stdout, r.stderr)
 	}
 	return v, r
 }
 
-func statusOf(t *testing.T, v statusView, name string) accountStatusView {
+func statusOf(t *testing.T, v status.View, name string) status.Account {
 	t.Helper()
 	for _, a := range v.Accounts {
 		if a.Account == name {
@@ -41,10 +42,10 @@ func statusOf(t *testing.T, v statusView, name string) accountStatusView {
 		}
 	}
 	t.Fatalf("no account %q in the status: %+v", name, v)
-	return accountStatusView{}
+	return status.Account{}
 }
 
-func exitOf(a accountStatusView) int {
+func exitOf(a status.Account) int {
 	if a.LastExitCode == nil {
 		return -1
 	}
