@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/popfetch/popfetch/internal/clihelp"
 	"github.com/urfave/cli/v2"
 )
 
@@ -80,7 +81,7 @@ func manCommand(env *appEnv) *cli.Command {
 		Name:  "man",
 		Usage: "print popfetch's manual page (roff): popfetch man | man -l -",
 		Action: func(c *cli.Context) error {
-			s := manPage(c.App)
+			s := clihelp.ManPage(c.App)
 			// The exit status table is part of the manual, as it is of --help.
 			s += "\n.SH EXIT STATUS\n.nf\n" + strings.TrimPrefix(exitStatusHelp(), "EXIT STATUS:\n") + ".fi\n"
 			_, err := io.WriteString(globalsFrom(c, env).stdout, s)

@@ -9,13 +9,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/popfetch/popfetch/internal/clihelp"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -211,7 +211,7 @@ func newApp(env *appEnv, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	// A flag the parser rejects is a usage error (64), said in one line on stderr: without this,
 	// urfave/cli prints the help on stdout (which carries data only) and run would exit 70.
 	usageError := func(c *cli.Context, err error, _ bool) error {
-		return withCode(exitUsage, fmt.Errorf("%w%s (see --help)", err, flagSuggestion(c, err)))
+		return withCode(exitUsage, fmt.Errorf("%w%s (see --help)", err, clihelp.FlagHint(c, err)))
 	}
 	app.OnUsageError = usageError
 	var setUp func([]*cli.Command)
@@ -252,82 +252,11 @@ func unknownSubcommand(c *cli.Context) error {
 }
 
 func unknownCommand(cmds []*cli.Command, name, prefix string) error {
-	var names []string
-	for _, c := range cmds {
-		names = append(names, c.Names()...)
-	}
 	hint := ""
-	if s := nearest(name, names); s != "" {
+	if s := clihelp.NearestCommand(cmds, name); s != "" {
 		hint = fmt.Sprintf("; did you mean %q?", s)
 	}
 	return withCode(exitUsage, fmt.Errorf("unknown command %q%s (see %s --help)", name, hint, prefix))
-}
-
-// flagSuggestion returns "; did you mean --x?" for an unknown flag, or "".
-func flagSuggestion(c *cli.Context, err error) string {
-	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: ")
-	if !ok {
-		return ""
-	}
-	flags := c.App.Flags
-	if c.Command != nil && c.Command.Name != "" {
-		flags = c.Command.Flags
-	}
-	var names []string
-	for _, f := range flags {
-		names = append(names, f.Names()...)
-	}
-	s := nearest(strings.TrimLeft(name, "-"), names)
-	switch {
-	case s == "":
-		return ""
-	case len(s) == 1:
-		return fmt.Sprintf("; did you mean -%s?", s)
-	}
-	return fmt.Sprintf("; did you mean --%s?", s)
-}
-
-// nearest returns the candidate closest to s, if it is close enough to be a typo (at most a third of
-// the longer word, and at least one edit; s of at least three letters), else "".
-func nearest(s string, candidates []string) string {
-	if len(s) < 3 {
-		return ""
-	}
-	best, bestD := "", 0
-	for _, c := range candidates {
-		d := editDistance(s, c)
-		limit := max(1, max(len(s), len(c))/3)
-		if d <= limit && (best == "" || d < bestD) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal string alignment distance of a and b (bytes): insertions, deletions,
-// substitutions and transpositions of neighbours each count one.
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // commands lists every command, one file each (cmd_*.go).

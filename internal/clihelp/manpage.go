@@ -1,4 +1,6 @@
-package main
+// Package clihelp is what popfetch's command line says about itself beyond urfave/cli's help: the
+// manual page, and "did you mean" hints for mistyped commands and flags.
+package clihelp
 
 import (
 	"fmt"
@@ -7,13 +9,13 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// manPage renders the manual page (roff, section 1) from the app's commands and flags.
+// ManPage renders the manual page (roff, section 1) from the app's commands and flags.
 //
 // popfetch writes it itself instead of calling urfave/cli's App.ToMan so that release builds can
 // leave urfave/cli's docs out (-tags urfave_cli_no_docs): its markdown renderer (blackfriday) compiles
 // a few dozen regular expressions when the process starts, about 0.5 MB of heap and 0.3 MB of
 // binary in every run, a sync's included.
-func manPage(app *cli.App) string {
+func ManPage(app *cli.App) string {
 	var b strings.Builder
 	b.WriteString(".nh\n.TH " + roff(app.Name) + " 1\n")
 	b.WriteString(".SH NAME\n" + roff(app.Name) + " \\- " + roff(app.Usage) + "\n")
