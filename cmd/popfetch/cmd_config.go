@@ -12,6 +12,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/internal/humanize"
+	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
 func configCommand(env *appEnv) *cli.Command {
@@ -164,7 +165,7 @@ func printConfigJSON(w io.Writer, cfg *config.Config) error {
 	for _, a := range cfg.Accounts {
 		out.Accounts = append(out.Accounts, viewOf(a))
 	}
-	enc := json.NewEncoder(jsonWriter{w})
+	enc := json.NewEncoder(termsafe.JSONWriter{W: w})
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/internal/humanize"
+	"github.com/popfetch/popfetch/internal/report"
 	"github.com/popfetch/popfetch/internal/termsafe"
 	"github.com/popfetch/popfetch/store"
 )
@@ -145,7 +146,7 @@ type daemon struct {
 	o     daemonOptions
 	g     *globalOptions // what the polls see: stderr is the log, no terminal, no prompt
 	log   *daemonLog
-	rep   *reporter
+	rep   *report.Reporter
 	cfg   *config.Config
 	sched *schedule
 	polls chan polled
@@ -225,7 +226,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	if jobs == 0 {
 		jobs = autoJobs(nofile)
 	}
-	d := &daemon{o: o, g: &g, log: log, rep: &reporter{g: &g}, cfg: cfg,
+	d := &daemon{o: o, g: &g, log: log, rep: newReporter(&g), cfg: cfg,
 		sched: newSchedule(wallClock, rand.Float64), polls: make(chan polled), jobs: newJobLimit(jobs),
 		lags: lagWindow{since: time.Now()}}
 	accts := o.shard.filter(cfg.Accounts)

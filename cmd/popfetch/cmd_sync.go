@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
-	"github.com/popfetch/popfetch/internal/termsafe"
+	"github.com/popfetch/popfetch/internal/report"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -157,17 +156,17 @@ func runSync(ctx context.Context, o syncOptions) error {
 			}
 			codes[i], results[i] = code, res
 			if o.check {
-				reportCheck(rep, res, err, time.Since(start), code)
+				rep.Check(res, err, time.Since(start), code)
 			} else {
-				rep.done(res, err, time.Since(start), code)
+				rep.Done(res, err, time.Since(start), code)
 			}
 		}()
 	}
 	wg.Wait()
-	rep.wait()
+	rep.Wait()
 	if o.dryRun && !o.check {
 		for _, res := range results {
-			printPlan(o.stdout, res)
+			report.Plan(o.stdout, res)
 		}
 	}
 	code := combineCodes(codes)
@@ -196,7 +195,7 @@ type accountRun struct {
 // syncAccount runs one account: store.OpenAccount (lock, state, destination, recovery), then the
 // engine. ctx asks the engine to stop after the batch it is on; abort (a second signal) abandons the
 // connection at once.
-func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Config, a *config.Account, r accountRun, rep *reporter) (res fetch.Result, err error) {
+func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Config, a *config.Account, r accountRun, rep *report.Reporter) (res fetch.Result, err error) {
 	if ctx.Err() != nil {
 		return fetch.Result{}, fetch.ErrInterrupted
 	}
@@ -241,53 +240,19 @@ func syncAccount(ctx, abort context.Context, g *globalOptions, cfg *config.Confi
 	var dest fetch.Destination
 	if acc.Dest != nil {
 		if g.verbose && len(acc.Delivered)+len(acc.Discarded) > 0 {
-			rep.printf("%s: recovered from an interrupted run: %d message(s) were delivered, %d will be fetched again",
+			rep.Printf("%s: recovered from an interrupted run: %d message(s) were delivered, %d will be fetched again",
 				a.Name, len(acc.Delivered), len(acc.Discarded))
 		}
 		dest = destination{d: acc.Dest, acct: a}
 	}
-	prog := rep.account(a.Name)
+	prog := rep.Account(a.Name)
 	res, err = fetch.Sync(abort, acct, dest, state{acc.State}, fetch.Options{DryRun: r.dryRun, Progress: prog, Stop: ctx.Done()})
-	prog.finish(err == nil)
+	prog.Finish(err == nil)
 	return res, err
 }
 
-func reportCheck(rep *reporter, res fetch.Result, err error, took time.Duration, code int) {
-	n := 0
-	if res.Plan != nil {
-		n = len(res.Plan.Retrieve)
-	}
-	if err != nil {
-		rep.done(res, err, took, code)
-		return
-	}
-	if rep.json != nil {
-		rep.mu.Lock()
-		rep.json.Encode(summary{Account: res.Account, Listed: res.Listed, New: &n, DurationMS: took.Milliseconds(), ExitCode: code})
-		rep.mu.Unlock()
-	}
-	if !rep.g.quiet && rep.json == nil {
-		// check's answer is its output: print it (on stdout, it is what the user asked for).
-		fmt.Fprintf(rep.g.stdout, "%s: %d new message(s)\n", res.Account, n)
-	}
-}
-
-// printPlan prints a dry run's plan.
-func printPlan(w io.Writer, res fetch.Result) {
-	if res.Plan == nil {
-		return
-	}
-	for _, it := range res.Plan.Retrieve {
-		action := "retrieve"
-		if it.Delete {
-			action = "retrieve, delete"
-		}
-		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, action, it.Number, termsafe.String(it.UID), it.Size, it.Reason)
-	}
-	for _, it := range res.Plan.Delete {
-		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, "delete", it.Number, termsafe.String(it.UID), it.Size, it.Reason)
-	}
-	for _, it := range res.Plan.Skip {
-		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, "leave", it.Number, termsafe.String(it.UID), it.Size, it.Reason)
-	}
+// newReporter returns the reporter of a sync-like command run with the global options g.
+func newReporter(g *globalOptions) *report.Reporter {
+	return report.New(report.Options{Stderr: g.stderr, Term: g.stderrTerm, TTY: g.stderrTTY, Quiet: g.quiet,
+		Verbose: g.verbose, JSON: g.json, Stdout: g.stdout})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test/dovecot"
+	"github.com/popfetch/popfetch/internal/report"
 )
 
 // imapDovecot starts a Dovecot whose IMAP receives the messages: user bob, password hunter2.
@@ -127,7 +128,7 @@ func TestRelIMAPHardMessages(t *testing.T) {
 	}
 	r = p.run("--json", "sync")
 	expectCode(t, r, 0)
-	var sum summary
+	var sum report.Summary
 	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Fetched != 0 {
 		t.Errorf("second run: %v: %s", err, r.stdout)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test/dovecot"
+	"github.com/popfetch/popfetch/internal/report"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -636,7 +637,7 @@ func TestDovecot(t *testing.T) {
 	expectCode(t, p.run("sync"), 0)
 	r = p.run("--json", "sync")
 	expectCode(t, r, 0)
-	var sum summary
+	var sum report.Summary
 	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Fetched != 0 || sum.Listed != len(msgs) {
 		t.Errorf("second keep run: %v: %s", err, r.stdout)
 	}

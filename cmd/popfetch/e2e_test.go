@@ -20,6 +20,7 @@ import (
 
 	"github.com/popfetch/popfetch/fetch/pop3"
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
+	"github.com/popfetch/popfetch/internal/report"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -306,7 +307,7 @@ func TestSyncKeepMode(t *testing.T) {
 
 	r = p.run("--json", "sync")
 	expectCode(t, r, 0)
-	var sum summary
+	var sum report.Summary
 	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
 		t.Fatalf("--json: %v: %q", err, r.stdout)
 	}
@@ -428,7 +429,7 @@ func TestSyncKeepDays(t *testing.T) {
 			t.Errorf("the server received %q", l)
 		}
 	}
-	var sum summary
+	var sum report.Summary
 	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Fetched != 2 || sum.Deleted != 2 {
 		t.Errorf("--json: %+v, %v; want 2 fetched, 2 deleted", sum, err)
 	}
@@ -593,7 +594,7 @@ func TestCheck(t *testing.T) {
 	}
 	r = p.run("--json", "check")
 	expectCode(t, r, 1)
-	var sum summary
+	var sum report.Summary
 	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.New == nil || *sum.New != 0 || sum.Listed != 3 {
 		t.Errorf("--json check: %q, %v", r.stdout, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/internal/humanize"
+	"github.com/popfetch/popfetch/internal/report"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -38,7 +39,7 @@ func runResult(res fetch.Result, err error, interrupted bool) (result string, co
 // under the account's lock, before the account is closed, or, with st nil, after the account could
 // not be opened (not for a lock held by another run). A failure to write it does not change the
 // run's outcome: it is reported as a warning, or not at all with a nil rep.
-func recordRun(ctx context.Context, rep *reporter, dir string, a *config.Account, keep bool, start time.Time,
+func recordRun(ctx context.Context, rep *report.Reporter, dir string, a *config.Account, keep bool, start time.Time,
 	res fetch.Result, err error, st *store.State) {
 	result, code := runResult(res, err, ctx.Err() != nil)
 	r := store.Run{Start: start, End: time.Now(), Result: result, ExitCode: code, Fetched: res.Retrieved,
@@ -53,7 +54,7 @@ func recordRun(ctx context.Context, rep *reporter, dir string, a *config.Account
 		}
 	}
 	if werr := store.RecordRun(dir, a.Name, r); werr != nil && rep != nil {
-		rep.printf("popfetch: %s: warning: the run's status was not recorded (popfetch status): %v", a.Name, humanize.OneLine(werr))
+		rep.Printf("popfetch: %s: warning: the run's status was not recorded (popfetch status): %v", a.Name, humanize.OneLine(werr))
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(jsonWriter{w})
+	enc := json.NewEncoder(termsafe.JSONWriter{W: w})
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
@@ -42,16 +42,4 @@ func forAccount(name string, err error) error {
 		return err
 	}
 	return &accountError{Account: name, Err: err}
-}
-
-// jsonWriter passes encoding/json output on with the characters a terminal would obey that the
-// encoder leaves raw (DEL, C1 controls, bidi formatting) written as \u escapes: still valid JSON, with
-// the same values (termsafe.JSON). The encoder writes each value in one Write.
-type jsonWriter struct{ w io.Writer }
-
-func (j jsonWriter) Write(b []byte) (int, error) {
-	if _, err := j.w.Write(termsafe.JSON(b)); err != nil {
-		return 0, err
-	}
-	return len(b), nil
 }

@@ -184,3 +184,14 @@ func hasHigh(b []byte) bool {
 	}
 	return false
 }
+
+// JSONWriter passes encoding/json output on to w through JSON. An encoder writes each value in one
+// Write, so no escape is split.
+type JSONWriter struct{ W io.Writer }
+
+func (j JSONWriter) Write(b []byte) (int, error) {
+	if _, err := j.W.Write(JSON(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
