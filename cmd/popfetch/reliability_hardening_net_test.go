@@ -498,19 +498,49 @@ func relPrlimit(t *testing.T, n int) []string {
 
 // relManyAccounts starts n servers with 2 messages each and writes a configuration with an account
 // for each.
-func relManyAccounts(t *testing.T, n int, extra string) (*relSetup, []*pop3test.Server, [][]relMessage) {
+//
+// Every server holds its connections before the TLS handshake until open is called (pop3test's
+// Gate): the sessions of a run stay connected, each holding its descriptors, however fast the
+// machine is, so that a run with --jobs 40 meets the file limit for certain.
+func relManyAccounts(t *testing.T, n int, extra string) (setup *relSetup, servers []*pop3test.Server, seeded [][]relMessage, open func()) {
 	t.Helper()
+	gate := make(chan struct{})
+	open = sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(open)
 	var profiles []relProfile
-	var servers []*pop3test.Server
-	var seeded [][]relMessage
 	for i := range n {
 		msgs := relMessages(fmt.Sprintf("fd%02d", i), 2)
-		srv, ca := relServer(t, pop3test.Options{Messages: relToServer(msgs)})
+		srv, ca := relServer(t, pop3test.Options{Messages: relToServer(msgs), Gate: gate})
 		profiles = append(profiles, relProfile{Name: fmt.Sprintf("acct%02d", i), Port: srv.Port(), CAFile: ca, Extra: extra})
 		servers = append(servers, srv)
 		seeded = append(seeded, msgs)
 	}
-	return relWriteConfig(t, profiles...), servers, seeded
+	return relWriteConfig(t, profiles...), servers, seeded, open
+}
+
+// relStartWrapped starts `WRAPPER popfetch ARGS…` with its stderr collected as it comes, and kills
+// it when the test ends.
+func relStartWrapped(t *testing.T, env, wrapper []string, args ...string) *daemonProc {
+	t.Helper()
+	p := &daemonProc{exited: make(chan struct{})}
+	p.cmd = exec.Command(wrapper[0], append(wrapper[1:], append([]string{popfetchBin}, args...)...)...)
+	p.cmd.Env = env
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() || testing.Verbose() {
+			t.Logf("popfetch's stderr:\n%s", p.stderr.String())
+		}
+	})
+	return p
 }
 
 // TestRelHardeningFileLimit (issue 17.7): 40 accounts at once (--jobs 40) with 64 file descriptors.
@@ -522,11 +552,18 @@ func TestRelHardeningFileLimit(t *testing.T) {
 	wrapper := relPrlimit(t, 64)
 	const n = 40
 	// One host (127.0.0.1): max_connections lets all 40 run at once.
-	setup, servers, seeded := relManyAccounts(t, n, "    max_connections: 40")
-	r, err := relExecWrapped(relRunTimeout, setup.Env, wrapper, "--config", setup.Config, "sync", "--jobs", fmt.Sprint(n))
-	if err != nil {
-		t.Fatal(err)
+	setup, servers, seeded, open := relManyAccounts(t, n, "    max_connections: 40")
+	run := relStartWrapped(t, setup.Env, wrapper, "--config", setup.Config, "sync", "--jobs", fmt.Sprint(n))
+	// The servers hold every session: the accounts that got their descriptors keep them until an
+	// account has run out.
+	run.waitLog(t, "too many open files")
+	open()
+	select {
+	case <-run.exited:
+	case <-time.After(relRunTimeout):
+		t.Fatalf("sync did not exit within %v", relRunTimeout)
 	}
+	r := relResult{code: run.cmd.ProcessState.ExitCode(), stderr: run.stderr.String()}
 	failed := 0
 	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
 		if line == "" {
@@ -571,29 +608,14 @@ func TestRelHardeningDaemonFileLimit(t *testing.T) {
 	relTrack(t)
 	wrapper := relPrlimit(t, 64)
 	const n = 40
-	setup, servers, seeded := relManyAccounts(t, n, "    interval: 1h\n    max_connections: 40")
-	p := &daemonProc{exited: make(chan struct{})}
-	p.cmd = exec.Command(wrapper[0], append(wrapper[1:], popfetchBin, "--config", setup.Config, "daemon", "--jobs", fmt.Sprint(n))...)
-	p.cmd.Env = setup.Env
-	p.cmd.Stderr = &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() || testing.Verbose() {
-			t.Logf("daemon log:\n%s", p.stderr.String())
-		}
-	})
-	// The first polls are spread over the interval: SIGUSR1 makes every account due at once.
+	setup, servers, seeded, open := relManyAccounts(t, n, "    interval: 1h\n    max_connections: 40")
+	p := relStartWrapped(t, setup.Env, wrapper, "--config", setup.Config, "daemon", "--jobs", fmt.Sprint(n))
+	// The first polls are spread over the interval: SIGUSR1 makes every account due at once. The
+	// servers hold the sessions until a poll has run out of descriptors.
 	p.waitLog(t, "popfetch: daemon started")
 	p.signal(t, syscall.SIGUSR1)
 	lowered := p.waitLog(t, "ran out of file descriptors or memory: polling at most 20 account(s) at once from now on (--jobs 40)")
+	open()
 	p.waitLog(t, "(temporary failure 1 in a row: backing off)")
 	// Every account has polled once when the log has a line for each.
 	daemonWaitFor(t, "a log line for every account", func() bool {

@@ -115,6 +115,11 @@ type Options struct {
 	// Trace, when set, receives a log of every line received and sent
 	// (message bodies are summarised).
 	Trace io.Writer
+	// Gate, when set, holds every accepted connection before anything is
+	// sent on it (the TLS handshake of implicit TLS, the greeting) until Gate
+	// is closed or the server closes: a test can keep many clients connected
+	// at once, whatever the machine's speed.
+	Gate <-chan struct{}
 }
 
 // allSASL returns the mechanisms offered when Options.SASL is nil, in the
@@ -375,6 +380,13 @@ func (s *Server) serve() {
 				delete(s.conns, c)
 				s.mu.Unlock()
 			}()
+			if s.opts.Gate != nil {
+				select {
+				case <-s.opts.Gate:
+				case <-s.done:
+					return
+				}
+			}
 			newSession(s, c, id).run()
 		}()
 	}

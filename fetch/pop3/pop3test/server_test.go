@@ -459,3 +459,24 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestGate: with Options.Gate, connections are accepted (and counted) but hear nothing until the gate
+// opens; then each session greets as usual. Close frees sessions still held.
+func TestGate(t *testing.T) {
+	gate := make(chan struct{})
+	s := NewServer(t, &Options{Gate: gate})
+	a, b := dial(t, s), dial(t, s)
+	a.expectSilence()
+	b.expectSilence()
+	close(gate)
+	if g := a.greet().greeting; !strings.HasPrefix(g, "+OK pop3test ready") {
+		t.Errorf("greeting after the gate opened: %q", g)
+	}
+	b.greet().expect("QUIT", "+OK pop3test signing off")
+
+	held := NewServer(t, &Options{Gate: make(chan struct{})})
+	c := dial(t, held)
+	c.expectSilence()
+	held.Close()
+	c.expectEOF("")
+}
