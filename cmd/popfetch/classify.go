@@ -9,6 +9,7 @@ import (
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/fetch/pop3"
 	"github.com/popfetch/popfetch/internal/fsutil"
+	"github.com/popfetch/popfetch/internal/prompt"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -54,8 +55,10 @@ func classify(err error) int {
 		netErr net.Error
 	)
 	switch {
-	case errors.Is(err, fetch.ErrInterrupted):
+	case errors.Is(err, fetch.ErrInterrupted), errors.Is(err, prompt.ErrInterrupted):
 		return exitInterrupted
+	case errors.Is(err, prompt.ErrNoAnswer):
+		return exitUsage
 	case errors.As(err, &tlsErr), errors.Is(err, pop3.ErrSTLSUnavailable):
 		return exitUnavailable
 	case errors.Is(err, pop3.ErrPlaintextAuth), errors.Is(err, fetch.ErrNoUIDL):

@@ -20,6 +20,7 @@ import (
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch/pop3"
 	"github.com/popfetch/popfetch/internal/discover"
+	"github.com/popfetch/popfetch/internal/prompt"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
 
@@ -105,9 +106,9 @@ func runInit(ctx context.Context, o initOptions) error {
 			fmt.Fprintf(o.stderr, format+"\n", args...)
 		}
 	}
-	var ask *initPrompter
+	var ask *prompt.Prompter
 	if f, ok := o.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		ask = &initPrompter{ctx: ctx, r: bufio.NewReader(f), w: o.stderr}
+		ask = &prompt.Prompter{Ctx: ctx, R: bufio.NewReader(f), W: o.stderr}
 	}
 	p, err := o.check()
 	if err != nil {
@@ -140,7 +141,7 @@ func runInit(ctx context.Context, o initOptions) error {
 			return withCode(exitUsage, errors.New("missing --email ADDRESS (or --host HOST with --user NAME and --account NAME); init asks only on a terminal"))
 		}
 		for o.email == "" {
-			if o.email, err = ask.line("E-mail address", ""); err != nil {
+			if o.email, err = ask.Line("E-mail address", ""); err != nil {
 				return err
 			}
 			if _, err := initDomain(o.email); err != nil {
@@ -210,7 +211,7 @@ func runInit(ctx context.Context, o initOptions) error {
 			}
 			if r := discover.Probe(ctx, choice.Candidate, params); r.Err != nil {
 				fmt.Fprintf(o.stderr, "  failed  %s  %s: %s\n", r.Addr(), discover.ModeLabel(r.Mode), discover.DescribeErr(r.Err, o.timeout))
-				if yes, err := ask.yes("Write the profile anyway?", false); err != nil || !yes {
+				if yes, err := ask.Yes("Write the profile anyway?", false); err != nil || !yes {
 					return errors.Join(err, withCode(exitUsage, errors.New("nothing written")))
 				}
 			} else {

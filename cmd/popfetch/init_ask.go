@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/internal/discover"
+	"github.com/popfetch/popfetch/internal/prompt"
 	"github.com/popfetch/popfetch/internal/shquote"
 )
 
@@ -20,18 +18,18 @@ import (
 // what it says to do next.
 
 // initChoose shows the settings that work and lets the user pick one (or none).
-func initChoose(ask *initPrompter, ok []discover.Result) (discover.Result, bool, error) {
+func initChoose(ask *prompt.Prompter, ok []discover.Result) (discover.Result, bool, error) {
 	if len(ok) == 1 {
-		yes, err := ask.yes(fmt.Sprintf("Use %s (%s)?", ok[0].Addr(), discover.ModeLabel(ok[0].Mode)), true)
+		yes, err := ask.Yes(fmt.Sprintf("Use %s (%s)?", ok[0].Addr(), discover.ModeLabel(ok[0].Mode)), true)
 		return ok[0], yes, err
 	}
-	fmt.Fprintln(ask.w, "Settings that work, safest first:")
+	fmt.Fprintln(ask.W, "Settings that work, safest first:")
 	for i, r := range ok {
-		fmt.Fprintf(ask.w, "  %d) %s  %s (%s)\n", i+1, r.Addr(), discover.ModeLabel(r.Mode), r.Source)
+		fmt.Fprintf(ask.W, "  %d) %s  %s (%s)\n", i+1, r.Addr(), discover.ModeLabel(r.Mode), r.Source)
 	}
-	fmt.Fprintf(ask.w, "  %d) another server\n", len(ok)+1)
+	fmt.Fprintf(ask.W, "  %d) another server\n", len(ok)+1)
 	for {
-		s, err := ask.line("Which one", "1")
+		s, err := ask.Line("Which one", "1")
 		if err != nil {
 			return discover.Result{}, false, err
 		}
@@ -46,10 +44,10 @@ func initChoose(ask *initPrompter, ok []discover.Result) (discover.Result, bool,
 }
 
 // initAskServer asks for the server when discovery found none (or the user wants another).
-func initAskServer(ask *initPrompter, tlsFlag string) (discover.Result, error) {
+func initAskServer(ask *prompt.Prompter, tlsFlag string) (discover.Result, error) {
 	r := discover.Result{Candidate: discover.Candidate{Source: "entered"}}
 	for r.Host == "" {
-		h, err := ask.line("POP3 server host name", "")
+		h, err := ask.Line("POP3 server host name", "")
 		if err != nil {
 			return r, err
 		}
@@ -60,13 +58,13 @@ func initAskServer(ask *initPrompter, tlsFlag string) (discover.Result, error) {
 	mode := tlsFlag
 	for mode == "" || !slices.Contains([]string{config.TLSImplicit, config.TLSStartTLS, config.TLSNone}, mode) {
 		var err error
-		if mode, err = ask.line("TLS (implicit, starttls or none)", config.TLSImplicit); err != nil {
+		if mode, err = ask.Line("TLS (implicit, starttls or none)", config.TLSImplicit); err != nil {
 			return r, err
 		}
 	}
 	r.Mode = tlsMode(mode)
 	for r.Port == 0 {
-		s, err := ask.line("Port", strconv.Itoa(r.Mode.DefaultPort()))
+		s, err := ask.Line("Port", strconv.Itoa(r.Mode.DefaultPort()))
 		if err != nil {
 			return r, err
 		}
@@ -79,25 +77,25 @@ func initAskServer(ask *initPrompter, tlsFlag string) (discover.Result, error) {
 
 // initAskRest fills in the user, account name, destination and password source: from the flags,
 // else asked on a terminal, else the defaults.
-func initAskRest(ask *initPrompter, p *initProfile, o initOptions, exists func(string) bool) error {
+func initAskRest(ask *prompt.Prompter, p *initProfile, o initOptions, exists func(string) bool) error {
 	var err error
 	if ask != nil && o.user == "" {
 		for p.User == "" || strings.ContainsAny(p.User, "\r\n") {
-			if p.User, err = ask.line("User name", p.User); err != nil {
+			if p.User, err = ask.Line("User name", p.User); err != nil {
 				return err
 			}
 		}
 	}
 	if ask != nil && o.name == "" {
 		for {
-			if p.Name, err = ask.line("Account name", p.Name); err != nil {
+			if p.Name, err = ask.Line("Account name", p.Name); err != nil {
 				return err
 			}
 			switch {
 			case !validAccount.MatchString(p.Name):
-				fmt.Fprintln(ask.w, "letters, digits, '.', '_' and '-' only")
+				fmt.Fprintln(ask.W, "letters, digits, '.', '_' and '-' only")
 			case exists(p.Name) && !o.force:
-				fmt.Fprintf(ask.w, "account %q already exists; choose another name\n", p.Name)
+				fmt.Fprintf(ask.W, "account %q already exists; choose another name\n", p.Name)
 			default:
 				goto named
 			}
@@ -108,7 +106,7 @@ func initAskRest(ask *initPrompter, p *initProfile, o initOptions, exists func(s
 		p.Maildir = "~/Maildir"
 		if ask != nil {
 			for {
-				m, err := ask.line("Deliver to maildir", p.Maildir)
+				m, err := ask.Line("Deliver to maildir", p.Maildir)
 				if err != nil {
 					return err
 				}
@@ -120,11 +118,11 @@ func initAskRest(ask *initPrompter, p *initProfile, o initOptions, exists func(s
 		}
 	}
 	if ask != nil && o.passwordCommand == "" && o.passwordEnv == "" {
-		fmt.Fprintf(ask.w, "Where does the password come from?\n  1) the system keyring (popfetch password set %s)\n"+
+		fmt.Fprintf(ask.W, "Where does the password come from?\n  1) the system keyring (popfetch password set %s)\n"+
 			"  2) a command that prints it (password_command), e.g. pass show mail/%s\n"+
 			"  3) an environment variable (password_env)\n", p.Name, p.Name)
 		for {
-			s, err := ask.line("Choice", "1")
+			s, err := ask.Line("Choice", "1")
 			if err != nil {
 				return err
 			}
@@ -133,7 +131,7 @@ func initAskRest(ask *initPrompter, p *initProfile, o initOptions, exists func(s
 				return nil
 			case "2":
 				for p.PasswordCommand == "" {
-					if p.PasswordCommand, err = ask.line("Command", ""); err != nil {
+					if p.PasswordCommand, err = ask.Line("Command", ""); err != nil {
 						return err
 					}
 				}
@@ -141,7 +139,7 @@ func initAskRest(ask *initPrompter, p *initProfile, o initOptions, exists func(s
 			case "3":
 				def := strings.ToUpper(regexp.MustCompile(`[^A-Za-z0-9_]`).ReplaceAllString(p.Name, "_")) + "_PASSWORD"
 				for !initEnvName.MatchString(p.PasswordEnv) {
-					if p.PasswordEnv, err = ask.line("Variable", def); err != nil {
+					if p.PasswordEnv, err = ask.Line("Variable", def); err != nil {
 						return err
 					}
 				}
@@ -153,13 +151,13 @@ func initAskRest(ask *initPrompter, p *initProfile, o initOptions, exists func(s
 }
 
 // initNextSteps tells the user what to do next, and on a terminal offers to store the password.
-func initNextSteps(ctx context.Context, o initOptions, ask *initPrompter, p initProfile, path string) error {
+func initNextSteps(ctx context.Context, o initOptions, ask *prompt.Prompter, p initProfile, path string) error {
 	cfgFlag := ""
 	if def, err := config.DefaultPath(); err != nil || def != path {
 		cfgFlag = " --config " + shquote.Quote(path)
 	}
 	if ask != nil && p.PasswordCommand == "" && p.PasswordEnv == "" && !p.passwordKnown && !o.quiet {
-		yes, err := ask.yes("Store the password in the system keyring now?", true)
+		yes, err := ask.Yes("Store the password in the system keyring now?", true)
 		if err != nil {
 			return err
 		}
@@ -188,67 +186,4 @@ func initNextSteps(ctx context.Context, o initOptions, ask *initPrompter, p init
 	fmt.Fprintf(o.stderr, "  popfetch%s sync --dry-run %s   # what a sync would fetch; changes nothing\n", cfgFlag, p.Name)
 	fmt.Fprintf(o.stderr, "  popfetch%s sync %s\n", cfgFlag, p.Name)
 	return nil
-}
-
-// initPrompter asks questions on a terminal: the question on stderr, one line from stdin. A
-// SIGINT/SIGTERM (ctx) ends a question at once: the read is left behind, and the process exits.
-type initPrompter struct {
-	ctx context.Context
-	r   *bufio.Reader
-	w   io.Writer
-}
-
-func (a *initPrompter) line(question, def string) (string, error) {
-	if def != "" {
-		fmt.Fprintf(a.w, "%s [%s]: ", question, def)
-	} else {
-		fmt.Fprintf(a.w, "%s: ", question)
-	}
-	type answer struct {
-		s   string
-		err error
-	}
-	ch := make(chan answer, 1)
-	go func() {
-		s, err := a.r.ReadString('\n')
-		ch <- answer{s, err}
-	}()
-	var s string
-	var err error
-	select {
-	case <-a.ctx.Done():
-		fmt.Fprintln(a.w)
-		return "", withCode(exitInterrupted, errors.New("interrupted"))
-	case ans := <-ch:
-		s, err = ans.s, ans.err
-	}
-	if err != nil && s == "" {
-		fmt.Fprintln(a.w)
-		return "", withCode(exitUsage, errors.New("no answer (end of input); nothing written"))
-	}
-	if s = strings.TrimSpace(s); s == "" {
-		return def, nil
-	}
-	return s, nil
-}
-
-func (a *initPrompter) yes(question string, def bool) (bool, error) {
-	hint := "Y/n"
-	if !def {
-		hint = "y/N"
-	}
-	for {
-		s, err := a.line(question+" ["+hint+"]", "")
-		if err != nil {
-			return false, err
-		}
-		switch strings.ToLower(s) {
-		case "":
-			return def, nil
-		case "y", "yes":
-			return true, nil
-		case "n", "no":
-			return false, nil
-		}
-	}
 }
