@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/report"
 	"github.com/popfetch/popfetch/internal/termsafe"
 	"github.com/popfetch/popfetch/store"
 )
@@ -195,23 +192,10 @@ func serverinfoCommand(env *appEnv) *cli.Command {
 
 // serverInfo is what serverinfo prints (as text, or as JSON with --json).
 type serverInfo struct {
-	Account      string              `json:"account"`
-	Address      string              `json:"address"`
-	TLSMode      string              `json:"tls_mode"`
-	Greeting     string              `json:"greeting"`
-	Capabilities map[string][]string `json:"capabilities"`
-	TLS          *tlsInfo            `json:"tls,omitempty"`
-}
-
-type tlsInfo struct {
-	Version     string    `json:"version"`
-	Cipher      string    `json:"cipher"`
-	Subject     string    `json:"subject"`
-	Issuer      string    `json:"issuer"`
-	DNSNames    []string  `json:"dns_names,omitempty"`
-	NotBefore   time.Time `json:"not_before"`
-	NotAfter    time.Time `json:"not_after"`
-	Fingerprint string    `json:"fingerprint"`
+	Account string `json:"account"`
+	Address string `json:"address"`
+	TLSMode string `json:"tls_mode"`
+	pop3.ServerInfo
 }
 
 // runServerinfo connects without logging in: no password is needed to see what a server offers.
@@ -227,51 +211,15 @@ func runServerinfo(ctx context.Context, o inspectOptions) (err error) {
 		return err
 	}
 	defer c.Close()
-	info := serverInfo{Account: a.Name, Address: acct.Addr, TLSMode: a.TLS, Greeting: c.Greeting()}
-	if caps, err := c.Capa(ctx); err == nil {
-		info.Capabilities = caps.All
-	} else if !pop3.IsRefusal(err) {
+	si, err := c.Info(ctx)
+	if err != nil {
 		return err
 	}
-	if cs, ok := c.TLSConnectionState(); ok && len(cs.PeerCertificates) > 0 {
-		cert := cs.PeerCertificates[0]
-		info.TLS = &tlsInfo{
-			Version: tls.VersionName(cs.Version), Cipher: tls.CipherSuiteName(cs.CipherSuite),
-			Subject: cert.Subject.String(), Issuer: cert.Issuer.String(), DNSNames: cert.DNSNames,
-			NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
-			Fingerprint: pop3.FormatFingerprint(sha256.Sum256(cert.Raw)),
-		}
-	}
+	info := serverInfo{Account: a.Name, Address: acct.Addr, TLSMode: a.TLS, ServerInfo: si}
 	c.Quit(ctx)
 	if o.json {
 		return writeJSON(o.stdout, info)
 	}
-	// Greeting, certificate names and capabilities are the server's words: each is printed through
-	// termsafe.String (one line, nothing a terminal would obey).
-	w := o.stdout
-	esc := termsafe.String
-	fmt.Fprintf(w, "Account:      %s\nAddress:      %s (%s)\nGreeting:     %s\n", info.Account, info.Address, info.TLSMode, esc(info.Greeting))
-	if info.TLS != nil {
-		t := info.TLS
-		fmt.Fprintf(w, "TLS:          %s, %s\nSubject:      %s\nIssuer:       %s\n", t.Version, t.Cipher, esc(t.Subject), esc(t.Issuer))
-		if len(t.DNSNames) > 0 {
-			names := make([]string, len(t.DNSNames))
-			for i, n := range t.DNSNames {
-				names[i] = esc(n)
-			}
-			fmt.Fprintf(w, "Names:        %s\n", strings.Join(names, ", "))
-		}
-		fmt.Fprintf(w, "Valid:        %s to %s\nFingerprint:  %s\n", t.NotBefore.Format(time.RFC3339), t.NotAfter.Format(time.RFC3339), t.Fingerprint)
-	} else {
-		fmt.Fprintf(w, "TLS:          none\n")
-	}
-	if info.Capabilities == nil {
-		fmt.Fprintf(w, "Capabilities: (the server does not answer CAPA)\n")
-	} else {
-		fmt.Fprintf(w, "Capabilities:\n")
-		for _, k := range sortedKeys(info.Capabilities) {
-			fmt.Fprintf(w, "  %s\n", esc(strings.TrimSpace(k+" "+strings.Join(info.Capabilities[k], " "))))
-		}
-	}
+	report.ServerInfo(o.stdout, info.Account, info.Address, info.TLSMode, info.ServerInfo)
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/popfetch/popfetch/internal/termsafe"
@@ -14,15 +13,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(termsafe.JSONWriter{W: w})
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // accountError names the account an error belongs to, so that every error line reads

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/popfetch/popfetch/fetch"
+	"github.com/popfetch/popfetch/fetch/pop3"
 	"github.com/popfetch/popfetch/internal/humanize"
 	"github.com/popfetch/popfetch/internal/termsafe"
 )
@@ -228,5 +231,35 @@ func Plan(w io.Writer, res fetch.Result) {
 	}
 	for _, it := range res.Plan.Skip {
 		fmt.Fprintf(w, "%s: %-16s %5d  %-24s %9d  %s\n", res.Account, "leave", it.Number, termsafe.String(it.UID), it.Size, it.Reason)
+	}
+}
+
+// ServerInfo prints what `popfetch serverinfo` found out about an account's server.
+func ServerInfo(w io.Writer, account, address, mode string, info pop3.ServerInfo) {
+	// Greeting, certificate names and capabilities are the server's words: each is printed through
+	// termsafe.String (one line, nothing a terminal would obey).
+	esc := termsafe.String
+	fmt.Fprintf(w, "Account:      %s\nAddress:      %s (%s)\nGreeting:     %s\n", account, address, mode, esc(info.Greeting))
+	if info.TLS != nil {
+		t := info.TLS
+		fmt.Fprintf(w, "TLS:          %s, %s\nSubject:      %s\nIssuer:       %s\n", t.Version, t.Cipher, esc(t.Subject), esc(t.Issuer))
+		if len(t.DNSNames) > 0 {
+			names := make([]string, len(t.DNSNames))
+			for i, n := range t.DNSNames {
+				names[i] = esc(n)
+			}
+			fmt.Fprintf(w, "Names:        %s\n", strings.Join(names, ", "))
+		}
+		fmt.Fprintf(w, "Valid:        %s to %s\nFingerprint:  %s\n", t.NotBefore.Format(time.RFC3339), t.NotAfter.Format(time.RFC3339), t.Fingerprint)
+	} else {
+		fmt.Fprintf(w, "TLS:          none\n")
+	}
+	if info.Capabilities == nil {
+		fmt.Fprintf(w, "Capabilities: (the server does not answer CAPA)\n")
+	} else {
+		fmt.Fprintf(w, "Capabilities:\n")
+		for _, k := range slices.Sorted(maps.Keys(info.Capabilities)) {
+			fmt.Fprintf(w, "  %s\n", esc(strings.TrimSpace(k+" "+strings.Join(info.Capabilities[k], " "))))
+		}
 	}
 }
