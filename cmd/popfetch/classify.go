@@ -8,6 +8,7 @@ import (
 
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/demo"
 	"github.com/popfetch/popfetch/internal/fsutil"
 	"github.com/popfetch/popfetch/internal/prompt"
 	"github.com/popfetch/popfetch/store"
@@ -59,6 +60,8 @@ func classify(err error) int {
 		return exitInterrupted
 	case errors.Is(err, prompt.ErrNoAnswer):
 		return exitUsage
+	case errors.Is(err, demo.ErrWrite):
+		return exitIOErr
 	case errors.As(err, &tlsErr), errors.Is(err, pop3.ErrSTLSUnavailable):
 		return exitUnavailable
 	case errors.Is(err, pop3.ErrPlaintextAuth), errors.Is(err, fetch.ErrNoUIDL):
