@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,6 +29,13 @@ func TestArchitectureNamesExist(t *testing.T) {
 		for _, p := range prefixes {
 			known = known || strings.HasPrefix(name, p)
 		}
+		if goFile.MatchString(name) { // a file named without its directory: it exists somewhere
+			if !goFileExists(t, root, name) {
+				t.Errorf("docs/ARCHITECTURE.md names %s, which no directory holds", name)
+			}
+			n++
+			continue
+		}
 		if !known || strings.ContainsAny(name, "()<>") || goIdent.MatchString(name) {
 			continue
 		}
@@ -40,4 +48,28 @@ func TestArchitectureNamesExist(t *testing.T) {
 	if n < 20 {
 		t.Errorf("only %d names checked: has the document's form changed?", n)
 	}
+}
+
+// goFile is a Go file named without its directory, perhaps as a pattern: "wire*.go".
+var goFile = regexp.MustCompile(`^[a-z0-9_*]+\.go$`)
+
+// goFileExists reports whether a file under root matches the pattern name.
+func goFileExists(t *testing.T, root, name string) bool {
+	found := false
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || found {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if ok, _ := filepath.Match(name, d.Name()); ok && !d.IsDir() {
+			found = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
