@@ -127,3 +127,13 @@ func (e *CorruptStateError) Error() string {
 
 // Is makes every *CorruptStateError match ErrLocalIO.
 func (e *CorruptStateError) Is(target error) bool { return target == ErrLocalIO }
+
+// kindError gives err one of the meanings above without changing its text.
+type kindError struct {
+	kind error
+	err  error
+}
+
+func (e *kindError) Error() string        { return e.err.Error() }
+func (e *kindError) Unwrap() error        { return e.err }
+func (e *kindError) Is(target error) bool { return target == e.kind }

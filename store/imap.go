@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+	"github.com/popfetch/popfetch/internal/capool"
+	"github.com/popfetch/popfetch/internal/certfp"
 )
 
 // IMAP TLS modes (IMAPOptions.TLS).
@@ -741,22 +742,15 @@ func (d *IMAP) tlsConfig() (*tls.Config, error) {
 		cfg.MinVersion = tls.VersionTLS12
 	}
 	if d.o.CAFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		pem, err := os.ReadFile(d.o.CAFile)
+		pool, err := capool.SystemPlus(d.o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading CA file: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate", d.o.CAFile)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
 	if d.o.Fingerprint != "" {
-		want, err := hex.DecodeString(strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(d.o.Fingerprint), "sha256:"), ":", ""))
-		if err != nil || len(want) != sha256.Size {
+		want, _, err := certfp.Parse(d.o.Fingerprint)
+		if err != nil {
 			return nil, fmt.Errorf("tls_fingerprint %q is not sha256: and 64 hex digits", d.o.Fingerprint)
 		}
 		cfg.InsecureSkipVerify = true // replaced by the pin
@@ -765,7 +759,7 @@ func (d *IMAP) tlsConfig() (*tls.Config, error) {
 				return ErrIMAPFingerprint
 			}
 			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
-			if subtle.ConstantTimeCompare(got[:], want) != 1 {
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				return fmt.Errorf("%w (the server's is sha256:%x)", ErrIMAPFingerprint, got)
 			}
 			return nil

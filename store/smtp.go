@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"time"
+
+	"github.com/popfetch/popfetch/internal/capool"
 )
 
 // SMTPOptions configure an SMTP destination. The zero value is valid.
@@ -29,6 +32,9 @@ type SMTPOptions struct {
 	// TLSConfig is used for STARTTLS, and its certificate verification with it (cloned; ServerName
 	// defaults to the host of the address).
 	TLSConfig *tls.Config
+	// CAFile adds its PEM certificates to the system's trust anchors for RequireTLS (ignored with
+	// TLSConfig). A file that cannot be read or holds none is an error of kind ErrConfig.
+	CAFile string
 }
 
 // NewSMTP returns a destination forwarding every message over SMTP to recipient, at addr ("host:port",
@@ -48,9 +54,16 @@ func NewSMTP(addr, recipient string, opts SMTPOptions) (*SMTP, error) {
 	}
 	r.receivedHeader, r.sender, r.localName, r.timeout = opts.ReceivedHeader, opts.Sender, opts.LocalName, opts.Timeout
 	r.startTLS, r.reqTLS = opts.StartTLS || opts.RequireTLS, opts.RequireTLS
-	if opts.TLSConfig != nil {
+	switch {
+	case opts.TLSConfig != nil:
 		r.tlsConfig = opts.TLSConfig.Clone()
-	} else if !opts.RequireTLS {
+	case opts.RequireTLS && opts.CAFile != "":
+		pool, err := capool.SystemPlus(opts.CAFile)
+		if err != nil {
+			return nil, &kindError{ErrConfig, fmt.Errorf("deliver.smtp.ca_file: %w", err)}
+		}
+		r.tlsConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	case !opts.RequireTLS:
 		r.tlsConfig = &tls.Config{InsecureSkipVerify: true} // opportunistic: see SMTPOptions.StartTLS
 	}
 	r.defaults()

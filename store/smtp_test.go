@@ -361,3 +361,18 @@ func testCertificate(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
+
+// TestSMTPCAFile: a ca_file that cannot be used is a configuration error, which names the key.
+func TestSMTPCAFile(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("no certificate here\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ca := range []string{junk, filepath.Join(dir, "missing.pem")} {
+		_, err := NewSMTP("127.0.0.1:25", "alice@example.org", SMTPOptions{RequireTLS: true, CAFile: ca})
+		if !errors.Is(err, ErrConfig) || !strings.HasPrefix(err.Error(), "deliver.smtp.ca_file: ") {
+			t.Errorf("ca_file %s: %v, want a configuration error naming deliver.smtp.ca_file", ca, err)
+		}
+	}
+}

@@ -1,42 +1,24 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/store"
 )
 
-// openSMTP opens an smtp destination with the profile's STARTTLS policy: verify
-// (STARTTLS required, the certificate verified against the system's trust anchors plus ca_file, for
-// the address's host) or opportunistic (STARTTLS when offered, not verified), which the profile
-// gets by default only for a loopback address.
+// openSMTP opens an smtp destination with the profile's STARTTLS policy: verify (STARTTLS required,
+// the certificate verified against the system's trust anchors plus ca_file, for the address's host)
+// or opportunistic (STARTTLS when offered, not verified), which the profile gets by default only for
+// a loopback address.
 func openSMTP(a *config.Account) (store.Destination, error) {
 	d := a.Deliver
 	opts := store.SMTPOptions{ReceivedHeader: a.TraceHeader}
-	switch d.SMTPTLS {
-	case config.SMTPTLSOpportunistic:
+	if d.SMTPTLS == config.SMTPTLSOpportunistic {
 		opts.StartTLS = true
-	default: // config.SMTPTLSVerify, and anything unknown
-		opts.RequireTLS = true
-		if d.SMTPCA != "" {
-			pool, err := x509.SystemCertPool()
-			if err != nil {
-				pool = x509.NewCertPool()
-			}
-			pem, err := os.ReadFile(d.SMTPCA)
-			if err != nil {
-				return nil, withCode(exitConfig, fmt.Errorf("account %q: deliver.smtp.ca_file: %v", a.Name, err))
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, withCode(exitConfig, fmt.Errorf("account %q: deliver.smtp.ca_file: %s holds no PEM certificate", a.Name, d.SMTPCA))
-			}
-			opts.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		}
+	} else { // config.SMTPTLSVerify, and anything unknown
+		opts.RequireTLS, opts.CAFile = true, d.SMTPCA
 	}
 	return store.NewSMTP(d.Address, d.Recipient, opts)
 }
