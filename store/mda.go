@@ -64,7 +64,7 @@ type MDA struct {
 	opts MDAOptions
 
 	mu    sync.Mutex
-	batch []Pending
+	batch batch
 }
 
 // MDAError reports a failed delivery through an MDA. It matches ErrTemporary when the MDA exited with
@@ -266,16 +266,7 @@ func (m *MDA) Deliver(ctx context.Context, env Envelope, body io.Reader) (Pendin
 func (m *MDA) Commit(ctx context.Context, journal func([]Pending) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.batch) == 0 {
-		return nil
-	}
-	if journal != nil {
-		if err := journal(append([]Pending(nil), m.batch...)); err != nil {
-			return err
-		}
-	}
-	m.batch = nil
-	return nil
+	return m.batch.journal(journal)
 }
 
 // Abort forgets the batch; delivered messages stay delivered (at-least-once).

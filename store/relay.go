@@ -86,7 +86,7 @@ type relay struct {
 	mu     sync.Mutex
 	conn   net.Conn
 	client *smtp.Client
-	batch  []Pending
+	batch  batch
 	closed bool
 }
 
@@ -314,16 +314,7 @@ func (r *relay) deliver(ctx context.Context, env Envelope, body io.Reader) (Pend
 func (r *relay) commit(journal func([]Pending) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.batch) == 0 {
-		return nil
-	}
-	if journal != nil {
-		if err := journal(append([]Pending(nil), r.batch...)); err != nil {
-			return err
-		}
-	}
-	r.batch = nil
-	return nil
+	return r.batch.journal(journal)
 }
 
 func (r *relay) abort() error {

@@ -34,7 +34,7 @@ type Stdout struct {
 	bw    *bufio.Writer
 	mu    sync.Mutex
 	count int // messages delivered (Raw allows one)
-	batch []Pending
+	batch batch
 }
 
 // ErrRawSecondMessage is returned by a raw Stdout asked to deliver a second message.
@@ -95,16 +95,7 @@ func (s *Stdout) Commit(ctx context.Context, journal func([]Pending) error) erro
 			}
 		}
 	}
-	if len(s.batch) == 0 {
-		return nil
-	}
-	if journal != nil {
-		if err := journal(append([]Pending(nil), s.batch...)); err != nil {
-			return err
-		}
-	}
-	s.batch = nil
-	return nil
+	return s.batch.journal(journal)
 }
 
 // Abort forgets the batch; what was written stays written (at-least-once).

@@ -175,3 +175,23 @@ func copyReadWrite(w io.Writer, body io.Reader) (n int64, readErr, writeErr erro
 		}
 	}
 }
+
+// batch holds the pending entries of the messages delivered since the last Commit or Abort, for the
+// destinations whose delivery is final at Deliver (MDA, LMTP/SMTP, stdout): their Commit only
+// journals the batch. The destination's mutex guards it.
+type batch []Pending
+
+// journal passes a copy of the batch to journal (if not nil) and empties it; an empty batch is not
+// journaled. On an error the batch stays, as nothing was recorded.
+func (b *batch) journal(journal func([]Pending) error) error {
+	if len(*b) == 0 {
+		return nil
+	}
+	if journal != nil {
+		if err := journal(append([]Pending(nil), *b...)); err != nil {
+			return err
+		}
+	}
+	*b = nil
+	return nil
+}
