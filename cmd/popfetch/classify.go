@@ -8,6 +8,7 @@ import (
 
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/daemon"
 	"github.com/popfetch/popfetch/internal/fsutil"
 	"github.com/popfetch/popfetch/store"
 )
@@ -35,9 +36,10 @@ func storeExitCode(err error) (int, bool) {
 	return 0, false
 }
 
-// classify maps errors of the popfetch packages (config, fetch, store) to exit codes (ARCHITECTURE.md §5).
-// Errors of store (storeExitCode) are mapped before this; anything unknown here is an internal
-// error.
+// classify maps errors of the popfetch packages (config, fetch, store, internal/daemon) to exit codes
+// (ARCHITECTURE.md §5). Errors of store (storeExitCode) are mapped before this, among them the
+// daemon's *daemon.RunningError (another daemon holds the lock: a *store.LockedError, temporary);
+// anything unknown here is an internal error.
 func classify(err error) int {
 	if code, ok := oauth2ExitCode(err); ok {
 		return code
@@ -54,8 +56,10 @@ func classify(err error) int {
 		netErr net.Error
 	)
 	switch {
-	case errors.Is(err, fetch.ErrInterrupted):
+	case errors.Is(err, fetch.ErrInterrupted), errors.Is(err, daemon.ErrAborted):
 		return exitInterrupted
+	case errors.As(err, new(*daemon.ListenError)):
+		return exitTempFail // the metrics address is in use or not this host's: later, perhaps
 	case errors.As(err, &tlsErr), errors.Is(err, pop3.ErrSTLSUnavailable):
 		return exitUnavailable
 	case errors.Is(err, pop3.ErrPlaintextAuth), errors.Is(err, fetch.ErrNoUIDL):

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"sort"
@@ -51,31 +51,22 @@ func firstPolls(accts []*config.Account, now time.Time) map[string]time.Time {
 	return out
 }
 
-// hostKey is the server host an account's sessions count against (max_connections).
-func hostKey(a *config.Account) string { return strings.ToLower(a.Host) }
+// HostKey is the server host an account's sessions count against (max_connections).
+func HostKey(a *config.Account) string { return strings.ToLower(a.Host) }
 
-// hostLimits returns each host's limit of sessions at once: the smallest max_connections of the
+// HostLimits returns each host's limit of sessions at once: the smallest max_connections of the
 // accounts that use it.
-func hostLimits(accts []*config.Account) map[string]int {
+func HostLimits(accts []*config.Account) map[string]int {
 	out := map[string]int{}
 	for _, a := range accts {
 		n := a.MaxConnections
 		if n < 1 {
 			n = config.DefaultMaxConnections
 		}
-		h := hostKey(a)
+		h := HostKey(a)
 		if cur, ok := out[h]; !ok || n < cur {
 			out[h] = n
 		}
-	}
-	return out
-}
-
-// hostSemaphores returns a semaphore per host of accts, sized by hostLimits (for sync --jobs).
-func hostSemaphores(accts []*config.Account) map[string]chan struct{} {
-	out := map[string]chan struct{}{}
-	for h, n := range hostLimits(accts) {
-		out[h] = make(chan struct{}, n)
 	}
 	return out
 }
