@@ -8,6 +8,7 @@ import (
 
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/fetch/pop3"
+	"github.com/popfetch/popfetch/internal/daemon"
 	"github.com/popfetch/popfetch/internal/demo"
 	"github.com/popfetch/popfetch/internal/fsutil"
 	"github.com/popfetch/popfetch/internal/prompt"
@@ -37,9 +38,10 @@ func storeExitCode(err error) (int, bool) {
 	return 0, false
 }
 
-// classify maps errors of the popfetch packages (config, fetch, store) to exit codes (ARCHITECTURE.md §5).
-// Errors of store (storeExitCode) are mapped before this; anything unknown here is an internal
-// error.
+// classify maps errors of the popfetch packages (config, fetch, store, internal/daemon) to exit codes
+// (ARCHITECTURE.md §5). Errors of store (storeExitCode) are mapped before this, among them the
+// daemon's *daemon.RunningError (another daemon holds the lock: a *store.LockedError, temporary);
+// anything unknown here is an internal error.
 func classify(err error) int {
 	if code, ok := oauth2ExitCode(err); ok {
 		return code
@@ -56,10 +58,14 @@ func classify(err error) int {
 		netErr net.Error
 	)
 	switch {
-	case errors.Is(err, fetch.ErrInterrupted), errors.Is(err, prompt.ErrInterrupted):
+	case errors.Is(err, fetch.ErrInterrupted), errors.Is(err, prompt.ErrInterrupted), errors.Is(err, daemon.ErrAborted):
 		return exitInterrupted
-	case errors.Is(err, prompt.ErrNoAnswer):
+	case errors.As(err, new(*daemon.ListenError)):
+		return exitTempFail // the metrics address is in use or not this host's: later, perhaps
+	case errors.Is(err, prompt.ErrNoAnswer), errors.Is(err, prompt.ErrNoSecret):
 		return exitUsage
+	case errors.Is(err, prompt.ErrRead):
+		return exitIOErr
 	case errors.Is(err, demo.ErrWrite):
 		return exitIOErr
 	case errors.As(err, &tlsErr), errors.Is(err, pop3.ErrSTLSUnavailable):

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/internal/prompt"
 )
 
 func passwordCommand(env *appEnv) *cli.Command {
@@ -56,9 +53,6 @@ type passwordOptions struct {
 }
 
 var validAccount = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
-
-// maxSecret bounds a password or token read from stdin (OAuth access tokens can be a few KiB).
-const maxSecret = 64 << 10
 
 func runPasswordSet(ctx context.Context, opts passwordOptions) error {
 	cfg, err := loadConfig(opts.globalOptions)
@@ -145,31 +139,5 @@ func readSecret(opts passwordOptions, a *config.Account) (string, error) {
 	if a.Auth == "xoauth2" || a.Auth == "oauthbearer" {
 		what = "Access token"
 	}
-	if f, ok := opts.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(opts.stderr, "%s for %s on %s (account %s): ", what, a.User, a.Host, a.Name)
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(opts.stderr)
-		if err != nil {
-			return "", withCode(exitIOErr, fmt.Errorf("reading the password from the terminal: %w", err))
-		}
-		if len(b) == 0 {
-			return "", withCode(exitUsage, errors.New("nothing entered; nothing stored"))
-		}
-		return string(b), nil
-	}
-	if opts.stdin == nil {
-		return "", withCode(exitUsage, errors.New("no terminal and no stdin to read the password from"))
-	}
-	line, err := bufio.NewReaderSize(io.LimitReader(opts.stdin, maxSecret+1), 4096).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", withCode(exitIOErr, fmt.Errorf("reading the password from stdin: %w", err))
-	}
-	if len(line) > maxSecret {
-		return "", withCode(exitUsage, fmt.Errorf("the line on stdin is longer than %d bytes", maxSecret))
-	}
-	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if line == "" {
-		return "", withCode(exitUsage, errors.New("stdin held no password (popfetch reads its first line); nothing stored"))
-	}
-	return line, nil
+	return prompt.Secret(opts.stdin, opts.stderr, fmt.Sprintf("%s for %s on %s (account %s)", what, a.User, a.Host, a.Name))
 }

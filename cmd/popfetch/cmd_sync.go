@@ -140,7 +140,7 @@ func runSync(ctx context.Context, o syncOptions) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			host := hosts[hostKey(a)]
+			host := hosts[config.HostKey(a)]
 			host <- struct{}{}
 			defer func() { <-host }()
 			sem <- struct{}{}

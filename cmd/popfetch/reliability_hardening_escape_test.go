@@ -32,6 +32,7 @@ import (
 
 	"github.com/popfetch/popfetch/fetch/pop3"
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
+	"github.com/popfetch/popfetch/internal/daemon"
 )
 
 // relEscOSC and relEscCSI are the escape payloads: set the window title, clear the screen.
@@ -358,9 +359,9 @@ func TestRelHardeningEscapeDaemonLog(t *testing.T) {
 	relTrack(t)
 	var b bytes.Buffer
 	sys := &relEscSyslog{}
-	for _, l := range []*daemonLog{{w: &b, now: time.Now}, {sys: sys, now: time.Now}} {
-		l.errorf("work: error: pop3: -ERR %s", relEscPayload+"\u009b2J\x9b2J\r\n2026-12-07T00:00:00Z work: 9 fetched")
-		l.infof("work: %s", "\u009b2J")
+	for _, l := range []*daemon.Log{daemon.NewLog(&b, nil, false), daemon.NewLog(nil, sys, false)} {
+		l.Errorf("work: error: pop3: -ERR %s", relEscPayload+"\u009b2J\x9b2J\r\n2026-12-07T00:00:00Z work: 9 fetched")
+		l.Infof("work: %s", "\u009b2J")
 		l.Write([]byte("password_command says " + relEscPayload + "\n"))
 	}
 	for what, out := range map[string]string{"stderr": b.String(), "syslog": strings.Join(sys.lines, "\n") + "\n"} {

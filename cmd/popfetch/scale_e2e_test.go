@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
+	"github.com/popfetch/popfetch/internal/shard"
 )
 
 // The daemon at scale, end to end (issue 16): max_connections per host, shards, the start line.
@@ -96,9 +97,9 @@ func TestShardSync(t *testing.T) {
 		r := p.run("-v", "sync", "--shard", fmt.Sprintf("%d/3", i))
 		expectCode(t, r, 0)
 		for k, name := range names {
-			mine := shardOf(name, 3) == i
+			mine := shard.Of(name, 3) == i
 			if polled := strings.Contains(r.stderr, name+": 1 fetched"); polled != mine {
-				t.Errorf("sync --shard %d/3: %s polled %v, want %v (its shard is %d); stderr:\n%s", i, name, polled, mine, shardOf(name, 3), r.stderr)
+				t.Errorf("sync --shard %d/3: %s polled %v, want %v (its shard is %d); stderr:\n%s", i, name, polled, mine, shard.Of(name, 3), r.stderr)
 			}
 			if mine && servers[k].Sessions() != 1 {
 				t.Errorf("%s: %d sessions after its shard's run, want 1", name, servers[k].Sessions())
@@ -112,14 +113,14 @@ func TestShardSync(t *testing.T) {
 	}
 	other := ""
 	for _, name := range names {
-		if shardOf(name, 3) != 0 {
+		if shard.Of(name, 3) != 0 {
 			other = name
 			break
 		}
 	}
 	r := p.run("sync", "--shard", "0/3", other)
 	expectCode(t, r, exitUsage)
-	if want := fmt.Sprintf("account %q is in shard %d/3, not 0/3", other, shardOf(other, 3)); !strings.Contains(r.stderr, want) {
+	if want := fmt.Sprintf("account %q is in shard %d/3, not 0/3", other, shard.Of(other, 3)); !strings.Contains(r.stderr, want) {
 		t.Errorf("stderr %q does not say %q", r.stderr, want)
 	}
 	r = p.run("sync", "--shard", "3/3")
@@ -135,7 +136,7 @@ func TestDaemonStartLine(t *testing.T) {
 	line := d.waitLog(t, "popfetch: daemon started")
 	mine := 0
 	for _, name := range names {
-		if shardOf(name, 3) == 1 {
+		if shard.Of(name, 3) == 1 {
 			mine++
 		}
 	}
@@ -145,7 +146,7 @@ func TestDaemonStartLine(t *testing.T) {
 	}
 	d.signal(t, syscall.SIGUSR1)
 	for k, name := range names {
-		if shardOf(name, 3) == 1 {
+		if shard.Of(name, 3) == 1 {
 			daemonWaitFor(t, name+"'s poll", func() bool { return servers[k].Sessions() >= 1 })
 		}
 	}
@@ -153,8 +154,8 @@ func TestDaemonStartLine(t *testing.T) {
 		t.Errorf("SIGTERM: exit %d", code)
 	}
 	for k, name := range names {
-		if shardOf(name, 3) != 1 && servers[k].Sessions() != 0 {
-			t.Errorf("%s (shard %d) was polled by shard 1/3", name, shardOf(name, 3))
+		if shard.Of(name, 3) != 1 && servers[k].Sessions() != 0 {
+			t.Errorf("%s (shard %d) was polled by shard 1/3", name, shard.Of(name, 3))
 		}
 	}
 

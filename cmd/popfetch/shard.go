@@ -2,58 +2,20 @@ package main
 
 import (
 	"fmt"
-	"hash/fnv"
-	"strconv"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/popfetch/popfetch/config"
+	"github.com/popfetch/popfetch/internal/shard"
 )
 
-// shard is --shard I/N: this process takes only the accounts whose name hashes to I of N. The
-// zero value (N = 0) is no sharding: every account.
-type shard struct{ i, n int }
-
-// parseShard reads "I/N" with 0 ≤ I < N (a StatefulSet's ordinal is I).
-func parseShard(s string) (shard, error) {
-	if s == "" {
-		return shard{}, nil
+// parseShard reads --shard I/N (internal/shard); a malformed value is a usage error.
+func parseShard(s string) (shard.Shard, error) {
+	sh, err := shard.Parse(s)
+	if err != nil {
+		return shard.Shard{}, withCode(exitUsage, err)
 	}
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(strings.TrimSpace(a))
-	n, err2 := strconv.Atoi(strings.TrimSpace(b))
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return shard{}, withCode(exitUsage, fmt.Errorf("--shard %q: want I/N with 0 ≤ I < N, e.g. 0/3 (shards 0/3, 1/3 and 2/3 share one configuration)", s))
-	}
-	return shard{i: i, n: n}, nil
-}
-
-func (s shard) String() string { return fmt.Sprintf("%d/%d", s.i, s.n) }
-
-// shardOf returns the shard of n an account name belongs to: FNV-1a (64 bits) of the name, mod n.
-// It depends on the name and n only: adding or removing an account moves no other.
-func shardOf(name string, n int) int {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return int(h.Sum64() % uint64(n))
-}
-
-// has reports whether the account named name is this shard's.
-func (s shard) has(name string) bool { return s.n == 0 || shardOf(name, s.n) == s.i }
-
-// filter returns the accounts of this shard, in their order.
-func (s shard) filter(accts []*config.Account) []*config.Account {
-	if s.n == 0 {
-		return accts
-	}
-	var out []*config.Account
-	for _, a := range accts {
-		if s.has(a.Name) {
-			out = append(out, a)
-		}
-	}
-	return out
+	return sh, nil
 }
 
 // shardFlag is --shard, for sync, check and the daemon (a new value each time: urfave/cli writes
@@ -65,17 +27,27 @@ func shardFlag() cli.Flag {
 
 // shardAccounts narrows selected accounts to the shard. Accounts named on the command line that
 // belong to another shard are a usage error.
-func shardAccounts(sh shard, accts []*config.Account, named bool) ([]*config.Account, error) {
-	if sh.n == 0 {
+func shardAccounts(sh shard.Shard, accts []*config.Account, named bool) ([]*config.Account, error) {
+	if sh.N == 0 {
 		return accts, nil
 	}
 	if named {
 		for _, a := range accts {
-			if !sh.has(a.Name) {
-				return nil, withCode(exitUsage, fmt.Errorf("account %q is in shard %d/%d, not %s", a.Name, shardOf(a.Name, sh.n), sh.n, sh))
+			if !sh.Has(a.Name) {
+				return nil, withCode(exitUsage, fmt.Errorf("account %q is in shard %d/%d, not %s", a.Name, shard.Of(a.Name, sh.N), sh.N, sh))
 			}
 		}
 		return accts, nil
 	}
-	return sh.filter(accts), nil
+	return sh.Filter(accts), nil
+}
+
+// hostSemaphores returns a semaphore per host of accts, sized by their max_connections (for sync
+// --jobs, as the daemon limits its polls).
+func hostSemaphores(accts []*config.Account) map[string]chan struct{} {
+	out := map[string]chan struct{}{}
+	for h, n := range config.HostLimits(accts) {
+		out[h] = make(chan struct{}, n)
+	}
+	return out
 }

@@ -1,67 +1,15 @@
 package main
 
-import (
-	"fmt"
-	"testing"
-)
+import "testing"
 
-func TestParseShard(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want shard
-		ok   bool
-	}{
-		{"", shard{}, true}, {"0/1", shard{0, 1}, true}, {"2/3", shard{2, 3}, true}, {" 1 / 4 ", shard{1, 4}, true},
-		{"3/3", shard{}, false}, {"-1/3", shard{}, false}, {"1/0", shard{}, false}, {"1", shard{}, false}, {"a/b", shard{}, false},
-	} {
-		got, err := parseShard(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("parseShard(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
-		}
-		if err != nil && exitCode(err) != exitUsage {
-			t.Errorf("parseShard(%q): exit %d, want %d", tt.in, exitCode(err), exitUsage)
+// TestParseShardUsage: a malformed --shard is a usage error (internal/shard parses it).
+func TestParseShardUsage(t *testing.T) {
+	for _, in := range []string{"3/3", "-1/3", "1/0", "1", "a/b"} {
+		if _, err := parseShard(in); exitCode(err) != exitUsage {
+			t.Errorf("parseShard(%q): exit %d, want %d", in, exitCode(err), exitUsage)
 		}
 	}
-}
-
-// TestShardCoversOnce: across N shards every account is in exactly one, the shards are about
-// equal, and adding accounts moves none of the others.
-func TestShardCoversOnce(t *testing.T) {
-	names := func(prefix string, n int) []string {
-		out := make([]string, n)
-		for i := range out {
-			out[i] = fmt.Sprintf("%s%05d", prefix, i)
-		}
-		return out
-	}
-	for _, n := range []int{1, 2, 3, 5, 16} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			before := map[string]int{}
-			count := make([]int, n)
-			for _, name := range names("user", 10000) {
-				in := 0
-				for i := range n {
-					if (shard{i, n}).has(name) {
-						in++
-						before[name] = i
-					}
-				}
-				if in != 1 {
-					t.Fatalf("%s is in %d of %d shards", name, in, n)
-				}
-				count[before[name]]++
-			}
-			for i, c := range count {
-				if mean := 10000 / n; c < mean*9/10 || c > mean*11/10 {
-					t.Errorf("shard %d/%d has %d accounts, want about %d (%v)", i, n, c, mean, count)
-				}
-			}
-			// Stable: the same names land where they did, whatever else the configuration holds.
-			for _, name := range append(names("user", 10000), names("new", 3000)...) {
-				if i, ok := before[name]; ok && shardOf(name, n) != i {
-					t.Fatalf("%s moved from shard %d to %d", name, i, shardOf(name, n))
-				}
-			}
-		})
+	if sh, err := parseShard("2/3"); err != nil || sh.I != 2 || sh.N != 3 {
+		t.Errorf("parseShard(2/3) = %v, %v", sh, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestLineAndYes(t *testing.T) {
@@ -36,5 +37,29 @@ func TestInterrupted(t *testing.T) {
 	p := &Prompter{Ctx: ctx, R: bufio.NewReader(r), W: io.Discard}
 	if _, err := p.Line("Server", ""); !errors.Is(err, ErrInterrupted) {
 		t.Errorf("interrupted question: %v, want ErrInterrupted", err)
+	}
+}
+
+func TestSecretFromStdin(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		kind     error
+	}{
+		{"hunter2\r\nsecond line\n", "hunter2", nil},
+		{"no newline", "no newline", nil},
+		{"\n", "", ErrNoSecret},
+		{"", "", ErrNoSecret},
+		{strings.Repeat("x", MaxSecret+1), "", ErrNoSecret},
+	} {
+		got, err := Secret(strings.NewReader(c.in), io.Discard, "Password")
+		if got != c.want || (c.kind == nil) != (err == nil) || (c.kind != nil && !errors.Is(err, c.kind)) {
+			t.Errorf("Secret(%.20q) = %q, %v; want %q, %v", c.in, got, err, c.want, c.kind)
+		}
+	}
+	if _, err := Secret(nil, io.Discard, "Password"); !errors.Is(err, ErrNoSecret) {
+		t.Errorf("no stdin: %v", err)
+	}
+	if _, err := Secret(iotest.ErrReader(errors.New("EIO")), io.Discard, "Password"); !errors.Is(err, ErrRead) {
+		t.Errorf("a failing stdin: %v, want ErrRead", err)
 	}
 }

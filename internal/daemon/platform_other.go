@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package daemon
 
 import (
 	"errors"
@@ -10,6 +10,6 @@ import (
 // daemonSignals: there is no SIGHUP or SIGUSR1 here; restart the daemon to reload its configuration.
 func daemonSignals() (reload, pollNow os.Signal) { return nil, nil }
 
-func openSyslog() (syslogWriter, error) {
+func openSyslog() (SyslogWriter, error) {
 	return nil, errors.New("syslog is not available on this system")
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -62,10 +62,17 @@ type daemonMetrics struct {
 	served chan struct{} // closed when the server's Serve returns
 }
 
-// checkMetricsAddr refuses an address that is not HOST:PORT, and one that is not loopback (127.0.0.0/8,
+// ListenError says the metrics address could not be listened on (in use, not an address of this
+// host): trying again later may work.
+type ListenError struct{ Err error }
+
+func (e *ListenError) Error() string { return "--metrics: " + e.Err.Error() }
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// CheckMetricsAddr refuses an address that is not HOST:PORT, and one that is not loopback (127.0.0.0/8,
 // ::1, localhost) unless allowRemote: the metrics say which accounts exist and when they fail, which
 // is nobody else's business by default (Prometheus exporters bind every interface; we do not).
-func checkMetricsAddr(addr string, allowRemote bool) error {
+func CheckMetricsAddr(addr string, allowRemote bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
 		return fmt.Errorf("--metrics %q: want HOST:PORT, e.g. 127.0.0.1:9782", addr)
@@ -82,11 +89,11 @@ func checkMetricsAddr(addr string, allowRemote bool) error {
 	return fmt.Errorf("--metrics %s listens on %s, not on loopback: anyone who can reach it would see the accounts and their failures; use 127.0.0.1:PORT, or add --metrics-allow-remote if that is what you want", addr, host)
 }
 
-// newDaemonMetrics listens on addr (checked by checkMetricsAddr) and serves the metrics until stopped.
-func newDaemonMetrics(addr, dir string, log *daemonLog) (*daemonMetrics, error) {
+// newDaemonMetrics listens on addr (checked by CheckMetricsAddr) and serves the metrics until stopped.
+func newDaemonMetrics(addr, dir string, log *Log) (*daemonMetrics, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, withCode(exitTempFail, fmt.Errorf("--metrics: %v", err))
+		return nil, &ListenError{Err: err}
 	}
 	m := &daemonMetrics{dir: dir, start: time.Now(), accts: map[string]*accountMetrics{}, served: make(chan struct{})}
 	mux := http.NewServeMux()
@@ -110,7 +117,7 @@ func newDaemonMetrics(addr, dir string, log *daemonLog) (*daemonMetrics, error) 
 	})
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
-	log.infof("popfetch: serving metrics on http://%s/metrics and /healthz", ln.Addr())
+	log.Infof("popfetch: serving metrics on http://%s/metrics and /healthz", ln.Addr())
 	go func() {
 		defer close(m.served)
 		_ = m.srv.Serve(ln) // http.ErrServerClosed once stopped
@@ -170,7 +177,7 @@ func (m *daemonMetrics) pollEnded(p polled, next time.Time) {
 	if a == nil {
 		return // removed from the configuration meanwhile
 	}
-	outcome, code := runResult(p.res, p.err, false)
+	outcome, code := p.result, p.code
 	if errors.Is(p.err, store.ErrLocked) {
 		outcome = "busy" // a `popfetch sync` by hand held the account: not the account's fault
 	}

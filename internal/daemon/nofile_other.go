@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package daemon
 
 // openFileLimit: unknown here.
 func openFileLimit() uint64 { return 0 }

@@ -1,8 +1,7 @@
-package main
+package daemon
 
 import (
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/popfetch/popfetch/config"
@@ -47,35 +46,6 @@ func firstPolls(accts []*config.Account, now time.Time) map[string]time.Time {
 	out := make(map[string]time.Time, len(sorted))
 	for i, off := range spreadOffsets(intervals) {
 		out[sorted[i].Name] = now.Add(off)
-	}
-	return out
-}
-
-// hostKey is the server host an account's sessions count against (max_connections).
-func hostKey(a *config.Account) string { return strings.ToLower(a.Host) }
-
-// hostLimits returns each host's limit of sessions at once: the smallest max_connections of the
-// accounts that use it.
-func hostLimits(accts []*config.Account) map[string]int {
-	out := map[string]int{}
-	for _, a := range accts {
-		n := a.MaxConnections
-		if n < 1 {
-			n = config.DefaultMaxConnections
-		}
-		h := hostKey(a)
-		if cur, ok := out[h]; !ok || n < cur {
-			out[h] = n
-		}
-	}
-	return out
-}
-
-// hostSemaphores returns a semaphore per host of accts, sized by hostLimits (for sync --jobs).
-func hostSemaphores(accts []*config.Account) map[string]chan struct{} {
-	out := map[string]chan struct{}{}
-	for h, n := range hostLimits(accts) {
-		out[h] = make(chan struct{}, n)
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -88,8 +88,8 @@ func fmtLag(d time.Duration) string {
 // after it was due. Hook metrics here.
 func (d *daemon) pollStarted(a *config.Account, lag time.Duration) {
 	d.lags.add(lag, d.sched.running())
-	if d.o.verbose && lag >= max(a.Interval/10, time.Second) {
-		d.log.infof("%s: poll started %s late (interval %s)", a.Name, fmtLag(lag), humanize.Duration(a.Interval))
+	if d.o.Verbose && lag >= max(a.Interval/10, time.Second) {
+		d.log.Infof("%s: poll started %s late (interval %s)", a.Name, fmtLag(lag), humanize.Duration(a.Interval))
 	}
 }
 
@@ -100,8 +100,8 @@ func (d *daemon) pollEnded(p polled, next time.Time, failures int, stopping bool
 	d.lags.ended(p.took)
 	now := time.Now()
 	if now.Sub(d.lags.since) >= daemonLagEvery {
-		if d.o.verbose && len(d.lags.lags) > 0 {
-			d.log.infof("%s", d.lags.summary(now))
+		if d.o.Verbose && len(d.lags.lags) > 0 {
+			d.log.Infof("%s", d.lags.summary(now))
 		}
 		d.lags = lagWindow{since: now}
 	}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package daemon
 
 import (
 	"log/syslog"
@@ -13,6 +13,6 @@ import (
 func daemonSignals() (reload, pollNow os.Signal) { return syscall.SIGHUP, syscall.SIGUSR1 }
 
 // openSyslog connects to the local syslog daemon (facility mail, tag popfetch).
-func openSyslog() (syslogWriter, error) {
+func openSyslog() (SyslogWriter, error) {
 	return syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "popfetch")
 }

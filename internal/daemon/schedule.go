@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"container/heap"
@@ -99,7 +99,7 @@ type schedule struct {
 	now     func() time.Time
 	rand    func() float64 // in [0, 1)
 	entries map[string]*scheduled
-	hostMax map[string]int // host -> sessions at once (max_connections; hostLimits)
+	hostMax map[string]int // host -> sessions at once (max_connections; HostLimits)
 	busy    map[string]int // host -> polls running
 	nrun    int            // polls running
 
@@ -113,7 +113,7 @@ type schedule struct {
 // scheduled is one account in the timetable.
 type scheduled struct {
 	acct     *config.Account
-	host     string // hostKey(acct)
+	host     string // HostKey(acct)
 	next     time.Time
 	failures int
 	running  bool
@@ -173,12 +173,12 @@ func (s *schedule) set(accts []*config.Account) (added, changed, removed []strin
 		}
 	}
 	for _, e := range s.entries {
-		e.host = hostKey(e.acct)
+		e.host = config.HostKey(e.acct)
 	}
 	for name, at := range firstPolls(fresh, now) {
 		s.entries[name].next = at
 	}
-	s.hostMax = hostLimits(accts)
+	s.hostMax = config.HostLimits(accts)
 	s.rebuild()
 	sort.Strings(added)
 	sort.Strings(changed)
