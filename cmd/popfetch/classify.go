@@ -12,6 +12,7 @@ import (
 	"github.com/popfetch/popfetch/internal/demo"
 	"github.com/popfetch/popfetch/internal/fsutil"
 	"github.com/popfetch/popfetch/internal/prompt"
+	"github.com/popfetch/popfetch/internal/shard"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -62,7 +63,7 @@ func classify(err error) int {
 		return exitInterrupted
 	case errors.As(err, new(*daemon.ListenError)):
 		return exitTempFail // the metrics address is in use or not this host's: later, perhaps
-	case errors.Is(err, prompt.ErrNoAnswer), errors.Is(err, prompt.ErrNoSecret):
+	case errors.Is(err, prompt.ErrNoAnswer), errors.Is(err, prompt.ErrNoSecret), errors.Is(err, shard.ErrUsage):
 		return exitUsage
 	case errors.Is(err, prompt.ErrRead):
 		return exitIOErr

@@ -59,7 +59,7 @@ func daemonCommand(env *appEnv) *cli.Command {
 			if c.NArg() > 0 {
 				return withCode(exitUsage, fmt.Errorf("daemon takes no arguments: it polls every account of the configuration"))
 			}
-			sh, err := parseShard(c.String("shard"))
+			sh, err := shard.Parse(c.String("shard"))
 			if err != nil {
 				return err
 			}

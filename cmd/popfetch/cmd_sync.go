@@ -13,6 +13,7 @@ import (
 	"github.com/popfetch/popfetch/config"
 	"github.com/popfetch/popfetch/fetch"
 	"github.com/popfetch/popfetch/internal/report"
+	"github.com/popfetch/popfetch/internal/shard"
 	"github.com/popfetch/popfetch/store"
 )
 
@@ -108,7 +109,7 @@ func selectAccounts(cfg *config.Config, names []string) ([]*config.Account, erro
 }
 
 func runSync(ctx context.Context, o syncOptions) error {
-	sh, err := parseShard(o.shard)
+	sh, err := shard.Parse(o.shard)
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func runSync(ctx context.Context, o syncOptions) error {
 	if err != nil {
 		return err
 	}
-	if accts, err = shardAccounts(sh, accts, len(o.accounts) > 0); err != nil {
+	if accts, err = sh.Select(accts, len(o.accounts) > 0); err != nil {
 		return err
 	}
 	jobs := o.jobs

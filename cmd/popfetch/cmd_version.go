@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/popfetch/popfetch/internal/clihelp"
 	"github.com/urfave/cli/v2"
 )
 
@@ -79,7 +80,7 @@ func versionCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return withCode(exitUsage, fmt.Errorf("usage: popfetch version (no arguments)"))
 			}
-			return writeVersion(c.App.Writer, globalBool(c, "json"))
+			return writeVersion(c.App.Writer, clihelp.GlobalBool(c, "json"))
 		},
 	}
 }

@@ -53,11 +53,11 @@ type appEnv struct {
 // globalsFrom collects the global flags, and the streams of c.App (stdin is its Reader).
 func globalsFrom(c *cli.Context, env *appEnv) *globalOptions {
 	return &globalOptions{
-		configPath: globalString(c, "config"),
-		verbose:    globalBool(c, "verbose"),
-		quiet:      globalBool(c, "quiet"),
-		json:       globalBool(c, "json"),
-		trace:      globalBool(c, "trace"),
+		configPath: clihelp.GlobalString(c, "config"),
+		verbose:    clihelp.GlobalBool(c, "verbose"),
+		quiet:      clihelp.GlobalBool(c, "quiet"),
+		json:       clihelp.GlobalBool(c, "json"),
+		trace:      clihelp.GlobalBool(c, "trace"),
 		stdin:      c.App.Reader,
 		stdout:     c.App.Writer,
 		stderr:     c.App.ErrWriter,
@@ -85,40 +85,6 @@ func globalFlags(root bool) []cli.Flag {
 		&cli.BoolFlag{Name: "json", Usage: "machine-readable output on stdout"},
 		&cli.BoolFlag{Name: "trace", Usage: "show the protocol dialogue on stderr (secrets redacted)"},
 	}
-}
-
-// setLocally returns the innermost context of c's lineage where the flag name was given on the
-// command line, or nil. (urfave/cli's own lookup stops at the innermost command that defines the
-// flag, set or not, which would hide `popfetch -v sync` behind sync's own -v.)
-func setLocally(c *cli.Context, name string) *cli.Context {
-	for _, ctx := range c.Lineage() {
-		if ctx.Command == nil && ctx.App == nil {
-			continue
-		}
-		for _, n := range ctx.LocalFlagNames() {
-			if n == name {
-				return ctx
-			}
-		}
-	}
-	return nil
-}
-
-// globalBool is a global flag's value wherever on the command line it was given.
-func globalBool(c *cli.Context, name string) bool {
-	if ctx := setLocally(c, name); ctx != nil {
-		return ctx.Bool(name)
-	}
-	return c.Bool(name)
-}
-
-// globalString is globalBool for a string flag (its environment variable applies when it was not
-// given).
-func globalString(c *cli.Context, name string) string {
-	if ctx := setLocally(c, name); ctx != nil {
-		return ctx.String(name)
-	}
-	return c.String(name)
 }
 
 // isTerminal reports whether w is a terminal.
@@ -235,7 +201,7 @@ func newApp(env *appEnv, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 // nearest command name), or the help.
 func rootAction(c *cli.Context) error {
 	if c.Bool("version") {
-		return writeVersion(c.App.Writer, globalBool(c, "json"))
+		return writeVersion(c.App.Writer, clihelp.GlobalBool(c, "json"))
 	}
 	if c.NArg() > 0 {
 		return unknownCommand(c.App.Commands, c.Args().First(), "popfetch")

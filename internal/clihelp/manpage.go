@@ -1,5 +1,6 @@
-// Package clihelp is what popfetch's command line says about itself beyond urfave/cli's help: the
-// manual page, and "did you mean" hints for mistyped commands and flags.
+// Package clihelp is what popfetch's command line needs beyond urfave/cli: the manual page,
+// "did you mean" hints for mistyped commands and flags, and global flags that may be given before
+// or after the command's name.
 package clihelp
 
 import (

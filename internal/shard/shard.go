@@ -3,6 +3,7 @@
 package shard
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -10,6 +11,17 @@ import (
 
 	"github.com/popfetch/popfetch/config"
 )
+
+// ErrUsage marks the errors that a command line caused: a malformed --shard, an account named that
+// belongs to another shard.
+var ErrUsage = errors.New("shard: usage")
+
+// usageError gives err the meaning ErrUsage without changing its text.
+type usageError struct{ err error }
+
+func (e usageError) Error() string        { return e.err.Error() }
+func (e usageError) Unwrap() error        { return e.err }
+func (e usageError) Is(target error) bool { return target == ErrUsage }
 
 // Shard is I/N: the accounts whose name hashes to I of N. The zero value (N = 0) is no sharding:
 // every account.
@@ -24,7 +36,7 @@ func Parse(s string) (Shard, error) {
 	i, err1 := strconv.Atoi(strings.TrimSpace(a))
 	n, err2 := strconv.Atoi(strings.TrimSpace(b))
 	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return Shard{}, fmt.Errorf("--shard %q: want I/N with 0 ≤ I < N, e.g. 0/3 (shards 0/3, 1/3 and 2/3 share one configuration)", s)
+		return Shard{}, usageError{fmt.Errorf("--shard %q: want I/N with 0 ≤ I < N, e.g. 0/3 (shards 0/3, 1/3 and 2/3 share one configuration)", s)}
 	}
 	return Shard{I: i, N: n}, nil
 }
@@ -54,4 +66,21 @@ func (s Shard) Filter(accts []*config.Account) []*config.Account {
 		}
 	}
 	return out
+}
+
+// Select narrows the accounts a command selected to the shard. Accounts named on the command line
+// (named) must all be the shard's: one that is not is an error (ErrUsage).
+func (s Shard) Select(accts []*config.Account, named bool) ([]*config.Account, error) {
+	if s.N == 0 {
+		return accts, nil
+	}
+	if named {
+		for _, a := range accts {
+			if !s.Has(a.Name) {
+				return nil, usageError{fmt.Errorf("account %q is in shard %d/%d, not %s", a.Name, Of(a.Name, s.N), s.N, s)}
+			}
+		}
+		return accts, nil
+	}
+	return s.Filter(accts), nil
 }
