@@ -110,7 +110,7 @@ func TestErrorsNameTheAccount(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nothing listens there now: connection refused
 	p := newProfile(t)
-	p.addAt("work", port, nil, "ca_file: -", "timeout: 5s")
+	p.addAt("work", port, "timeout: 5s")
 	for _, args := range [][]string{{"list", "work"}, {"cat", "work", "1"}, {"serverinfo", "work"}, {"sync", "work"}} {
 		r := p.run(args...)
 		expectCode(t, r, exitTempFail)

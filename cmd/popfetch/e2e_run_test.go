@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,69 +27,6 @@ import (
 	"github.com/popfetch/popfetch/internal/report"
 	"github.com/popfetch/popfetch/store"
 )
-
-// process is the binary running in the background.
-type process struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	done           chan struct{} // closed when it has exited
-	err            error
-}
-
-func (p *profile) start(args ...string) *process {
-	p.t.Helper()
-	pr := &process{done: make(chan struct{})}
-	pr.cmd = p.command(&pr.stdout, &pr.stderr, args...)
-	if err := pr.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	go func() {
-		pr.err = pr.cmd.Wait()
-		close(pr.done)
-	}()
-	p.t.Cleanup(func() {
-		select {
-		case <-pr.done:
-		default:
-			pr.cmd.Process.Kill()
-			<-pr.done
-		}
-	})
-	return pr
-}
-
-func (pr *process) exited() bool {
-	select {
-	case <-pr.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// wait waits for the process to exit (at most a minute) and returns its result.
-func (pr *process) wait(t *testing.T) result {
-	t.Helper()
-	select {
-	case <-pr.done:
-	case <-time.After(time.Minute):
-		pr.cmd.Process.Kill()
-		<-pr.done
-		t.Fatalf("popfetch did not exit within a minute; stderr:\n%s", pr.stderr.String())
-	}
-	var ee *exec.ExitError
-	if pr.err != nil && !errors.As(pr.err, &ee) {
-		t.Fatal(pr.err)
-	}
-	return resultOf(pr.cmd, pr.stdout.String(), pr.stderr.String(), 0)
-}
-
-func (pr *process) signal(t *testing.T, sig os.Signal) {
-	t.Helper()
-	if err := pr.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // waitingForLock reports whether process pid is blocked in flock(2), from /proc/locks (Linux), where
 // a waiter appears as "N: -> FLOCK ADVISORY WRITE <pid> ...". ok is false when /proc/locks cannot be
@@ -580,7 +516,7 @@ func TestJobsOverlap(t *testing.T) {
 			p := newProfile(t)
 			var maildirs []string
 			for i := range 20 {
-				maildirs = append(maildirs, p.addAt(fmt.Sprintf("acct%02d", i+1), b.port(), s.CACertPEM(),
+				maildirs = append(maildirs, p.addAt(fmt.Sprintf("acct%02d", i+1), b.port(), "ca_file: "+p.caFile(s.CACertPEM()),
 					"tls: none", "ca_file: -", "keep: true", "timeout: 30s"))
 			}
 			r := p.run("sync", "--jobs", strconv.Itoa(jobs))
@@ -620,7 +556,7 @@ func TestDovecot(t *testing.T) {
 
 	d.Seed(t, "alice", data...)
 	p := newProfile(t)
-	md := p.addAt("dovecot", port, d.CAPEM)
+	md := p.addAt("dovecot", port, "ca_file: "+p.caFile(d.CAPEM))
 	r := p.run("sync")
 	expectCode(t, r, 0)
 	if r.stdout != "" || r.stderr != "" {
@@ -633,7 +569,7 @@ func TestDovecot(t *testing.T) {
 
 	d.Seed(t, "alice", data...)
 	p = newProfile(t)
-	md = p.addAt("dovecot", port, d.CAPEM, "keep: true")
+	md = p.addAt("dovecot", port, "ca_file: "+p.caFile(d.CAPEM), "keep: true")
 	expectCode(t, p.run("sync"), 0)
 	r = p.run("--json", "sync")
 	expectCode(t, r, 0)

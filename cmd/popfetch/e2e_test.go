@@ -8,9 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -23,102 +21,6 @@ import (
 	"github.com/popfetch/popfetch/internal/report"
 	"github.com/popfetch/popfetch/store"
 )
-
-// profile is a configuration file in a temporary directory, with its state directory, built one
-// account at a time: with add (keys as "key: value" lines over defaults for pop3test), or from
-// relProfile values by relWriteConfig (the reliability suite).
-type profile struct {
-	t        testing.TB
-	dir      string
-	stateDir string
-	path     string
-	blocks   []string
-}
-
-func newProfile(t *testing.T) *profile {
-	t.Helper()
-	dir := t.TempDir()
-	return &profile{t: t, dir: dir, stateDir: filepath.Join(dir, "state"), path: filepath.Join(dir, "config.yaml")}
-}
-
-// add adds account name for server s (a pop3test server with implicit TLS unless kv says otherwise)
-// and returns its maildir. kv are "key: value" lines that replace the defaults (the value "-" removes
-// the key) or add keys.
-func (p *profile) add(name string, s *pop3test.Server, kv ...string) string {
-	p.t.Helper()
-	return p.addAt(name, s.Port(), s.CACertPEM(), kv...)
-}
-
-// addAt is add for a server on 127.0.0.1:port whose certificate caPEM issued.
-func (p *profile) addAt(name string, port int, caPEM []byte, kv ...string) string {
-	p.t.Helper()
-	ca := filepath.Join(p.dir, "ca.pem")
-	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	maildir := filepath.Join(p.dir, name, "Maildir")
-	keys := []string{"host", "port", "tls", "ca_file", "user", "password", "received_header", "timeout", "deliver"}
-	vals := map[string]string{
-		"host": "127.0.0.1", "port": strconv.Itoa(port), "tls": "implicit", "ca_file": strconv.Quote(ca),
-		"user": "alice", "password": "secret", "received_header": "false", "timeout": "20s",
-		"deliver": "{maildir: " + strconv.Quote(maildir) + "}",
-	}
-	for _, l := range kv {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			p.t.Fatalf("bad key line %q", l)
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if _, known := vals[k]; !known {
-			keys = append(keys, k)
-		}
-		vals[k] = v
-	}
-	p.blocks = append(p.blocks, accountYAML(name, keys, vals))
-	p.write()
-	return maildir
-}
-
-// accountYAML is the block of account name in a configuration file: "key: value" for each of keys
-// in order (a value "-" leaves the key out), then raw, lines of YAML indented by 4 spaces.
-func accountYAML(name string, keys []string, vals map[string]string, raw ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "  %s:\n", name)
-	for _, k := range keys {
-		if vals[k] != "-" {
-			fmt.Fprintf(&b, "    %s: %s\n", k, vals[k])
-		}
-	}
-	for _, r := range raw {
-		b.WriteString(r)
-		if !strings.HasSuffix(r, "\n") {
-			b.WriteString("\n")
-		}
-	}
-	return b.String()
-}
-
-func (p *profile) write() {
-	p.t.Helper()
-	text := "state_dir: " + p.stateDir + "\naccounts:\n" + strings.Join(p.blocks, "")
-	if err := os.WriteFile(p.path, []byte(text), 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// run runs the binary with this configuration.
-func (p *profile) run(args ...string) result {
-	p.t.Helper()
-	return popfetch(p.t, "", nil, append([]string{"--config", p.path}, args...)...)
-}
-
-// command returns the binary as an *exec.Cmd with this configuration, for tests that signal it.
-func (p *profile) command(stdout, stderr io.Writer, args ...string) *exec.Cmd {
-	cmd := exec.Command(popfetchBin, append([]string{"--config", p.path}, args...)...)
-	cmd.Env = binEnv(p.dir)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	return cmd
-}
 
 // hardMessages are messages that a careless client corrupts: dot lines (dot-stuffing), "From " lines
 // (mbox quoting), a 16 KiB line, 8-bit bytes that are not UTF-8. They end with LF: pop3test sends

@@ -22,7 +22,7 @@ import (
 
 // gmSetup is one account "work" fetching from a pop3test server into a gmailtest mailbox.
 type gmSetup struct {
-	*relSetup
+	*profile
 	pop   *pop3test.Server
 	gmail *gmailtest.Server
 	auth  *oauth2test.Server
@@ -43,16 +43,16 @@ func gmNew(t *testing.T, keep bool, gopts *gmailtest.Options, aopts *oauth2test.
 	auth := oauth2test.NewServer(t, aopts)
 	deliver := fmt.Sprintf("{gmail: {api_url: %q, oauth2: {provider: custom, client_id: popfetch-test, auth_url: %q, token_url: %q}%s}}",
 		g.URL, auth.AuthURL(), auth.TokenURL(), extra)
-	s := &gmSetup{relSetup: relWriteConfig(t, relProfile{Name: "work", Port: pop.Port(), CAFile: ca, Keep: keep, Deliver: deliver}),
-		pop: pop, gmail: g, auth: auth}
+	s := &gmSetup{profile: relNewProfile(t, t.TempDir()), pop: pop, gmail: g, auth: auth}
+	s.addAt("work", pop.Port(), "ca_file: "+ca, relKeep(keep), "deliver: "+deliver)
 	if login {
-		r := (&oauthSetup{t: t, dir: s.Dir, path: s.Config,
+		r := (&oauthSetup{t: t, dir: s.dir, path: s.path,
 			env: []string{"PATH=" + t.TempDir(), "DBUS_SESSION_BUS_ADDRESS="}}).login("--deliver")
 		if r.code != 0 {
 			t.Fatalf("oauth2 login --deliver: exit %d: %s", r.code, r.stderr)
 		}
 	} else {
-		gmWriteToken(t, s.StateDir, auth.TokenURL())
+		gmWriteToken(t, s.stateDir, auth.TokenURL())
 	}
 	return s
 }
@@ -70,9 +70,9 @@ func gmWriteToken(t *testing.T, stateDir, tokenURL string) {
 	}
 }
 
-func (s *gmSetup) sync(t *testing.T, args ...string) relResult {
-	t.Helper()
-	return s.run(t, nil, append([]string{"sync"}, args...)...)
+func (s *gmSetup) sync(args ...string) result {
+	s.t.Helper()
+	return s.run(append([]string{"sync"}, args...)...)
 }
 
 var gmAdded = regexp.MustCompile(`^(X-Popfetch-ID: [^\n]*\n|Message-ID: <popfetch\.[0-9a-f]+@popfetch\.invalid>\n|Received: [^\n]*by popfetch[^\n]*\n(\t[^\n]*\n)*)`)
@@ -133,7 +133,7 @@ func TestGmailE2E(t *testing.T) {
 			s := gmNew(t, keep, nil, nil, ", labels: [ISP]", false)
 			seeded := append(gmHard(), relMessages("e2e", 5)...)
 			s.pop.SetMessages(relToServer(seeded))
-			r := s.sync(t)
+			r := s.sync()
 			if r.code != 0 || r.stderr != "" {
 				t.Fatalf("sync: exit %d: %s", r.code, r.stderr)
 			}
@@ -162,7 +162,7 @@ func TestGmailE2E(t *testing.T) {
 			// A second run fetches and imports nothing.
 			imports := s.gmail.Requests("import")
 			retrs := relCountCommands(s.pop, 0, "RETR")
-			if r := s.sync(t); r.code != 0 || r.stderr != "" {
+			if r := s.sync(); r.code != 0 || r.stderr != "" {
 				t.Fatalf("second sync: exit %d: %s", r.code, r.stderr)
 			}
 			if n := s.gmail.Requests("import"); n != imports {
@@ -181,19 +181,19 @@ func TestGmailE2EOtherCommands(t *testing.T) {
 	s := gmNew(t, false, nil, nil, "", false)
 	seeded := relMessages("cmds", 3)
 	s.pop.SetMessages(relToServer(seeded))
-	if r := s.sync(t, "--dry-run"); r.code != 0 || strings.Count(r.stdout, "retrieve") != 3 {
+	if r := s.sync("--dry-run"); r.code != 0 || strings.Count(r.stdout, "retrieve") != 3 {
 		t.Errorf("sync --dry-run: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	if r := s.run(t, nil, "check"); r.code != 0 || !strings.Contains(r.stdout, "3 new") {
+	if r := s.run("check"); r.code != 0 || !strings.Contains(r.stdout, "3 new") {
 		t.Errorf("check: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	if r := s.run(t, nil, "list", "work"); r.code != 0 || strings.Count(r.stdout, "cmds-uid-") != 3 {
+	if r := s.run("list", "work"); r.code != 0 || strings.Count(r.stdout, "cmds-uid-") != 3 {
 		t.Errorf("list: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	if n := s.gmail.Requests("import") + s.gmail.Requests("search"); n != 0 {
 		t.Errorf("%d requests to Gmail before the real sync", n)
 	}
-	r := s.run(t, nil, "--json", "sync")
+	r := s.run("--json", "sync")
 	var sum struct {
 		Account  string `json:"account"`
 		Fetched  int    `json:"fetched"`
@@ -202,7 +202,7 @@ func TestGmailE2EOtherCommands(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &sum) != nil || sum.Fetched != 3 {
 		t.Errorf("sync --json: exit %d, stdout %q (%+v), stderr %q", r.code, r.stdout, sum, r.stderr)
 	}
-	if r := s.run(t, nil, "config", "check"); r.code != 0 {
+	if r := s.run("config", "check"); r.code != 0 {
 		t.Errorf("config check: exit %d: %s", r.code, r.stderr)
 	}
 }
@@ -220,7 +220,7 @@ func TestRelGmailToken(t *testing.T) {
 		}
 	})
 	refreshes := s.auth.Grants("refresh_token")
-	r := s.sync(t)
+	r := s.sync()
 	if r.code != 0 {
 		t.Fatalf("sync: exit %d: %s", r.code, r.stderr)
 	}
@@ -238,7 +238,7 @@ func TestRelGmailToken(t *testing.T) {
 	s.auth.Revoke()
 	s.gmail.Expire("test-access-token-2")
 	s.pop.SetMessages(relToServer(relMessages("revoked", 2)))
-	r = s.sync(t)
+	r = s.sync()
 	if r.code != 77 || !strings.Contains(r.stderr, "popfetch oauth2 login --deliver work") || len(s.pop.Messages()) != 2 {
 		t.Errorf("after revocation: exit %d, %d on the server: %s", r.code, len(s.pop.Messages()), r.stderr)
 	}
@@ -252,7 +252,7 @@ func TestGmailE2E429ThenSuccess(t *testing.T) {
 	seeded := relMessages("429", 3)
 	s.pop.SetMessages(relToServer(seeded))
 	s.gmail.Fail("import", 3, 429, "rateLimitExceeded", "0")
-	if r := s.sync(t); r.code != 0 {
+	if r := s.sync(); r.code != 0 {
 		t.Fatalf("sync: exit %d: %s", r.code, r.stderr)
 	}
 	if lost, dup, _ := gmTally(seeded, s.gmail.Messages()); lost != 0 || dup != 0 || len(s.pop.Messages()) != 0 {
@@ -290,7 +290,7 @@ func TestRelGmailRefusals(t *testing.T) {
 				n = 1
 			}
 			s.gmail.Fail("import", n, c.status, c.reason, "0")
-			r := s.sync(t)
+			r := s.sync()
 			line, err := relOneLine(r.stderr, "work")
 			t.Logf("exit %d: %s", r.code, line)
 			if r.code != c.code || err != nil || !strings.Contains(line, c.want) {
@@ -306,7 +306,7 @@ func TestRelGmailRefusals(t *testing.T) {
 			}
 			exit := fmt.Sprint(c.code)
 			if c.status == 400 {
-				if r := s.sync(t); r.code != 0 {
+				if r := s.sync(); r.code != 0 {
 					t.Fatalf("rerun: exit %d: %s", r.code, r.stderr)
 				}
 				exit += ", then 0"
@@ -333,8 +333,8 @@ func TestGmailE2EMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 110 MB; skipped with -short")
 	}
-	if _, err := os.Stat(relTimeBin); err != nil {
-		t.Skip("needs GNU time (" + relTimeBin + ")")
+	if _, err := os.Stat(timeBin); err != nil {
+		t.Skip("needs GNU time (" + timeBin + ")")
 	}
 	s := gmNew(t, false, nil, nil, "", false)
 	var body strings.Builder
@@ -347,7 +347,7 @@ func TestGmailE2EMemoryFlat(t *testing.T) {
 			Data: []byte(fmt.Sprintf("Message-ID: <big-%d@example.org>\nSubject: big %d\n\n%s", i, i, body.String()))}
 	}
 	s.pop.SetMessages(relToServer(seeded))
-	r, err := relExecMeasured(2*relRunTimeout, s.Env, "--config", s.Config, "sync")
+	r, err := s.measure(2*relRunTimeout, "sync")
 	if err != nil {
 		t.Fatal(err)
 	}

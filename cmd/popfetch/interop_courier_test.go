@@ -45,7 +45,7 @@ func addCourier(t *testing.T, p *profile, name string, s *courier.Server, kv ...
 		t.Fatal(err)
 	}
 	port, _ := strconv.Atoi(portText)
-	return p.addAt(name, port, s.CAPEM, kv...)
+	return p.addAt(name, port, append([]string{"ca_file: " + p.caFile(s.CAPEM)}, kv...)...)
 }
 
 // TestInteropCourierReal: against the real Courier, every mechanism it offers (and auto, also over

@@ -238,7 +238,7 @@ func (w *relCrashWorker) measure() (fixed, perMsg int, err error) {
 		setup := w.setup(dir)
 		w.srv.SetMessages(relToServer(relMessages("m", k)))
 		before := len(w.srv.Received())
-		r, err := relExec(relRunTimeout, setup.Env, "--config", setup.Config, "sync")
+		r, err := setup.exec("sync")
 		if err != nil {
 			return 0, 0, err
 		}
@@ -251,8 +251,10 @@ func (w *relCrashWorker) measure() (fixed, perMsg int, err error) {
 	return counts[0] - perMsg, perMsg, nil
 }
 
-func (w *relCrashWorker) setup(dir string) *relSetup {
-	return relWriteConfigIn(w.t, dir, relProfile{Name: "crash", Port: w.srv.Port(), CAFile: w.ca, Keep: w.keep})
+func (w *relCrashWorker) setup(dir string) *profile {
+	p := relNewProfile(w.t, dir)
+	p.addAt("crash", w.srv.Port(), "ca_file: "+w.ca, relKeep(w.keep))
+	return p
 }
 
 // trial seeds k messages, signals a run at kp, reruns it and checks the outcome.
@@ -277,10 +279,8 @@ func (w *relCrashWorker) trial(n, k int, kp relKillPoint) (out relTrialOutcome) 
 		return out
 	}
 
-	cmd := exec.Command(popfetchBin, "--config", setup.Config, "sync")
-	cmd.Env = setup.Env
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd := setup.command(nil, &stderr, "sync")
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return relTrialOutcome{err: err}
@@ -313,7 +313,7 @@ func (w *relCrashWorker) trial(n, k int, kp relKillPoint) (out relTrialOutcome) 
 			return relFiles(filepath.Join(md, "new")) >= kp.new
 		case kp.records > 0:
 			out.at = "state journal record"
-			return relRecords(filepath.Join(setup.StateDir, "crash.state")) >= kp.records
+			return relRecords(filepath.Join(setup.stateDir, "crash.state")) >= kp.records
 		}
 		return true
 	})
@@ -347,7 +347,7 @@ func (w *relCrashWorker) trial(n, k int, kp relKillPoint) (out relTrialOutcome) 
 	if waitErr != nil && !errors.As(waitErr, &ee) {
 		return relTrialOutcome{at: out.at, err: waitErr}
 	}
-	first := relResultOf(cmd, "", stderr.String(), time.Since(start))
+	first := resultOf(cmd, "", stderr.String(), time.Since(start))
 	out.firstCode = first.code
 
 	switch w.signal {
@@ -376,7 +376,7 @@ func (w *relCrashWorker) trial(n, k int, kp relKillPoint) (out relTrialOutcome) 
 		if !w.keep && tally.delivered+tally.onServer != len(seeded) {
 			return relTrialOutcome{at: out.at, err: fmt.Errorf("after SIGTERM: delivered messages left on the server: %v", tally)}
 		}
-		if err := relCheckState(w.t, setup.StateDir, "crash", seeded, got, w.keep); err != nil {
+		if err := relCheckState(w.t, setup.stateDir, "crash", seeded, got, w.keep); err != nil {
 			return relTrialOutcome{at: out.at, err: fmt.Errorf("after SIGTERM: %w", err)}
 		}
 		if first.code == 0 && (tally.delivered != len(seeded) || !w.keep && tally.onServer != 0) {
@@ -385,7 +385,7 @@ func (w *relCrashWorker) trial(n, k int, kp relKillPoint) (out relTrialOutcome) 
 	}
 
 	// Run again to completion.
-	r, err := relExec(relRunTimeout, setup.Env, "--config", setup.Config, "sync")
+	r, err := setup.exec("sync")
 	if err != nil {
 		return relTrialOutcome{at: out.at, err: err}
 	}
@@ -398,15 +398,15 @@ func (w *relCrashWorker) trial(n, k int, kp relKillPoint) (out relTrialOutcome) 
 
 // check verifies the end state: every message exactly once, the server as the mode says, the state
 // intact, and one more run fetches nothing.
-func (w *relCrashWorker) check(setup *relSetup, seeded []relMessage) (lost, dup int, err error) {
-	md := relMaildir(setup.Dir, "crash")
+func (w *relCrashWorker) check(setup *profile, seeded []relMessage) (lost, dup int, err error) {
+	md := relMaildir(setup.dir, "crash")
 	got := relReadMaildir(w.t, md)
 	onServer := relServerData(w.srv)
 	tally := relCount(seeded, got, onServer)
 	return tally.lost, tally.duplicated, w.checkEnd(setup, seeded, got, onServer, tally)
 }
 
-func (w *relCrashWorker) checkEnd(setup *relSetup, seeded []relMessage, got map[string]int, onServer [][]byte, tally relTally) error {
+func (w *relCrashWorker) checkEnd(setup *profile, seeded []relMessage, got map[string]int, onServer [][]byte, tally relTally) error {
 	if !tally.ok() || tally.delivered != len(seeded) {
 		return fmt.Errorf("after the rerun: %v", tally)
 	}
@@ -417,11 +417,11 @@ func (w *relCrashWorker) checkEnd(setup *relSetup, seeded []relMessage, got map[
 	} else if len(onServer) != 0 {
 		return fmt.Errorf("delete mode: the server still holds %d messages", len(onServer))
 	}
-	if err := relCheckState(w.t, setup.StateDir, "crash", seeded, got, w.keep); err != nil {
+	if err := relCheckState(w.t, setup.stateDir, "crash", seeded, got, w.keep); err != nil {
 		return err
 	}
 	if w.keep {
-		r, err := relExec(relRunTimeout, setup.Env, "--config", setup.Config, "--json", "sync")
+		r, err := setup.exec("--json", "sync")
 		if err != nil {
 			return err
 		}
@@ -477,7 +477,8 @@ func TestRelCrashDovecot(t *testing.T) {
 	}
 	run := func(j *job) {
 		dir := t.TempDir()
-		setup := relWriteConfigIn(t, dir, relProfile{Name: "dc", Port: relAtoi(port), CAFile: ca, User: j.user, Keep: j.keep, Timeout: "5s"})
+		setup := relNewProfile(t, dir)
+		setup.addAt("dc", relAtoi(port), "ca_file: "+ca, "user: "+j.user, relKeep(j.keep), "timeout: 5s")
 		seeded := relMessages(fmt.Sprintf("d%d", j.n), j.k)
 		for i, m := range seeded {
 			dc.Seed(t, j.user, m.Data)
@@ -487,7 +488,7 @@ func TestRelCrashDovecot(t *testing.T) {
 		if j.err != nil {
 			return
 		}
-		if r, err := relExec(relRunTimeout, setup.Env, "--config", setup.Config, "sync"); err != nil {
+		if r, err := setup.exec("sync"); err != nil {
 			j.err = err
 			return
 		} else if r.code != 0 {
@@ -506,7 +507,7 @@ func TestRelCrashDovecot(t *testing.T) {
 		case !j.keep && len(onServer) != 0:
 			j.err = fmt.Errorf("delete: the server still holds %d", len(onServer))
 		default:
-			j.err = relCheckState(t, setup.StateDir, "dc", seeded, got, j.keep)
+			j.err = relCheckState(t, setup.stateDir, "dc", seeded, got, j.keep)
 		}
 	}
 	ch := make(chan *job)
@@ -563,11 +564,9 @@ func relAtoi(s string) int {
 
 // relSignalAfter starts a sync and sends it sig after delay (unless it has ended), and returns its
 // exit status (128+signal when the signal killed it).
-func relSignalAfter(setup *relSetup, delay time.Duration, sig syscall.Signal) (int, error) {
-	cmd := exec.Command(popfetchBin, "--config", setup.Config, "sync")
-	cmd.Env = setup.Env
+func relSignalAfter(setup *profile, delay time.Duration, sig syscall.Signal) (int, error) {
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd := setup.command(nil, &stderr, "sync")
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
@@ -590,7 +589,7 @@ func relSignalAfter(setup *relSetup, delay time.Duration, sig syscall.Signal) (i
 	if err != nil && !errors.As(err, &ee) {
 		return 0, err
 	}
-	r := relResultOf(cmd, "", stderr.String(), 0)
+	r := resultOf(cmd, "", stderr.String(), 0)
 	// 128+SIGTERM: the signal came before popfetch had installed its handler (the first
 	// milliseconds of the process), when it had not done anything yet.
 	want := map[int]bool{0: true, 128 + int(sig): true, exitInterrupted: sig == syscall.SIGTERM}
@@ -609,11 +608,12 @@ func TestRelCrashTermMidMessage(t *testing.T) {
 	// Message 2 trickles out (about 2 ms a byte), so the signal surely arrives in its middle.
 	srv, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded), Faults: []pop3test.Fault{
 		{Command: "RETR", Arg: "2", Count: 1, Action: pop3test.Drip, Delay: 2 * time.Millisecond}}})
-	setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Timeout: "10s"})
-	run := setup.start(t, "sync")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca, "timeout: 10s")
+	run := setup.start("sync")
 	// RETR commands are pipelined, so the server sees RETR 2 long before message 2 is being
 	// received: wait until its delivery has begun (message 1 done, a second file in tmp/).
-	tmp := filepath.Join(relMaildir(setup.Dir, "acct"), "tmp")
+	tmp := filepath.Join(relMaildir(setup.dir, "acct"), "tmp")
 	if !relWaitFor(relRunTimeout, func() bool {
 		entries, _ := os.ReadDir(tmp)
 		return relCountCommands(srv, 0, "RETR 2") > 0 && len(entries) >= 2
@@ -622,7 +622,7 @@ func TestRelCrashTermMidMessage(t *testing.T) {
 	}
 	run.cmd.Process.Signal(syscall.SIGTERM)
 	r := run.wait(t)
-	got := relReadMaildir(t, relMaildir(setup.Dir, "acct"))
+	got := relReadMaildir(t, relMaildir(setup.dir, "acct"))
 	tally := relCount(seeded, got, relServerData(srv))
 	t.Logf("exit %d, stderr %q, %v", r.code, r.stderr, tally)
 	if r.code != exitInterrupted {
@@ -637,14 +637,14 @@ func TestRelCrashTermMidMessage(t *testing.T) {
 	if tally.delivered == len(seeded) {
 		t.Errorf("the signal did not stop the run: %v", tally)
 	}
-	if err := relCheckState(t, setup.StateDir, "acct", seeded, got, false); err != nil {
+	if err := relCheckState(t, setup.stateDir, "acct", seeded, got, false); err != nil {
 		t.Error(err)
 	}
 	relRecord("crash", "SIGTERM while message 2 of 5 is arriving (it trickles out)",
 		fmt.Sprintf("finished message 2, committed, deleted exactly the %d delivered on the server, sent QUIT, left %d on the server", tally.delivered, tally.onServer),
 		r.code, tally.lost, tally.duplicated)
-	r2 := setup.run(t, nil, "sync")
-	t2 := relCount(seeded, relReadMaildir(t, relMaildir(setup.Dir, "acct")), relServerData(srv))
+	r2 := setup.run("sync")
+	t2 := relCount(seeded, relReadMaildir(t, relMaildir(setup.dir, "acct")), relServerData(srv))
 	if r2.code != 0 || !t2.ok() || t2.delivered != len(seeded) || t2.onServer != 0 {
 		t.Errorf("second run: exit %d, %v", r2.code, t2)
 	}

@@ -150,8 +150,9 @@ func relGmailTrial(t *testing.T, pop *pop3test.Server, ca string, keep bool, n, 
 		return "", 0, 0, 0, err
 	}
 	deliver := fmt.Sprintf("{gmail: {api_url: %q, oauth2: {provider: custom, client_id: popfetch-test, auth_url: http://127.0.0.1:1/a, token_url: http://127.0.0.1:1/t}}}", g.URL)
-	setup := relWriteConfigIn(t, dir, relProfile{Name: "work", Port: pop.Port(), CAFile: ca, Keep: keep, Deliver: deliver})
-	gmWriteToken(t, setup.StateDir, "http://127.0.0.1:1/t")
+	setup := relNewProfile(t, dir)
+	setup.addAt("work", pop.Port(), "ca_file: "+ca, relKeep(keep), "deliver: "+deliver)
+	gmWriteToken(t, setup.stateDir, "http://127.0.0.1:1/t")
 	seeded := relGmailMessages(fmt.Sprintf("g%d", n), k)
 	pop.SetMessages(relToServer(seeded))
 	sessionsBefore := pop.Sessions()
@@ -165,10 +166,8 @@ func relGmailTrial(t *testing.T, pop *pop3test.Server, ca string, keep bool, n, 
 		return out
 	}
 
-	cmd := exec.Command(popfetchBin, "--config", setup.Config, "sync")
-	cmd.Env = setup.Env
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd := setup.command(nil, &stderr, "sync")
 	var (
 		armed    atomic.Bool
 		atMu     sync.Mutex
@@ -211,7 +210,7 @@ func relGmailTrial(t *testing.T, pop *pop3test.Server, ca string, keep bool, n, 
 			case kp.cmd > 0:
 				return len(mine()) >= kp.cmd
 			case kp.records > 0:
-				return relRecords(filepath.Join(setup.StateDir, "work.state")) >= kp.records
+				return relRecords(filepath.Join(setup.stateDir, "work.state")) >= kp.records
 			}
 			return true
 		})
@@ -242,7 +241,7 @@ func relGmailTrial(t *testing.T, pop *pop3test.Server, ca string, keep bool, n, 
 	if waitErr != nil && !errors.As(waitErr, &ee) {
 		return getAt(), 0, 0, 0, waitErr
 	}
-	firstCode = relResultOf(cmd, "", stderr.String(), 0).code
+	firstCode = resultOf(cmd, "", stderr.String(), 0).code
 	if firstCode != 0 && firstCode != 137 {
 		return getAt(), firstCode, 0, 0, fmt.Errorf("killed run: exit %d: %s", firstCode, stderr.String())
 	}
@@ -251,7 +250,7 @@ func relGmailTrial(t *testing.T, pop *pop3test.Server, ca string, keep bool, n, 
 	// (The real Gmail may commit such a request some time after its client died; a rerun that searches
 	// before that would import the message again: a duplicate, never a loss.)
 	g.Settle()
-	r, rerr := relExec(relRunTimeout, setup.Env, "--config", setup.Config, "sync")
+	r, rerr := setup.exec("sync")
 	if rerr != nil {
 		return getAt(), firstCode, 0, 0, rerr
 	}
@@ -270,16 +269,16 @@ func relGmailTrial(t *testing.T, pop *pop3test.Server, ca string, keep bool, n, 
 		return getAt(), firstCode, lost, dup, fmt.Errorf("lost %d, duplicated %d", lost, dup)
 	}
 	imports := g.Requests("import")
-	if r, err := relExec(relRunTimeout, setup.Env, "--config", setup.Config, "sync"); err != nil || r.code != 0 {
+	if r, err := setup.exec("sync"); err != nil || r.code != 0 {
 		return getAt(), firstCode, lost, dup, fmt.Errorf("third run: %v exit %d: %s", err, r.code, r.stderr)
 	}
 	if d := g.Requests("import") - imports; d != 0 {
 		return getAt(), firstCode, lost, dup, fmt.Errorf("third run: %d imports", d)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(setup.StateDir, "work.gmail-spool")); len(ents) != 0 {
+	if ents, _ := os.ReadDir(filepath.Join(setup.stateDir, "work.gmail-spool")); len(ents) != 0 {
 		return getAt(), firstCode, lost, dup, fmt.Errorf("spool not empty: %d files", len(ents))
 	}
-	st, err := store.OpenState(setup.StateDir, "work")
+	st, err := store.OpenState(setup.stateDir, "work")
 	if err != nil {
 		return getAt(), firstCode, lost, dup, err
 	}

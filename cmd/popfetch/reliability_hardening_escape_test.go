@@ -73,7 +73,7 @@ func relEscCheck(out string) string {
 
 // relEscAssert fails the test if either stream of r carries a terminal control, or if stream (stdout or
 // stderr) does not show every one of want.
-func relEscAssert(t *testing.T, what string, r relResult, stream string, want ...string) {
+func relEscAssert(t *testing.T, what string, r result, stream string, want ...string) {
 	t.Helper()
 	for name, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
 		if bad := relEscCheck(out); bad != "" {
@@ -139,9 +139,10 @@ func TestRelHardeningEscapeHostMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A host name, not an address: Go's x509.HostnameError then lists the certificate's DNS names.
-	setup := relWriteConfigIn(t, dir, relProfile{Name: "work", Host: "localhost", Port: s.Port(), CAFile: ca})
+	setup := relNewProfile(t, dir)
+	setup.addAt("work", s.Port(), "host: localhost", "ca_file: "+ca)
 	for _, args := range [][]string{{"sync"}, {"check"}, {"list", "work"}, {"cat", "work", "1"}, {"serverinfo", "work"}} {
-		r := setup.run(t, nil, args...)
+		r := setup.run(args...)
 		if r.code != exitUnavailable {
 			t.Errorf("%s: exit %d, want %d; stderr:\n%s", args[0], r.code, exitUnavailable, r.stderr)
 		}
@@ -166,8 +167,9 @@ func TestRelHardeningEscapeServerinfo(t *testing.T) {
 	s := pop3test.NewServer(t, &pop3test.Options{TLS: pop3test.ImplicitTLS, Password: relPassword, Certificate: &cert,
 		Faults: []pop3test.Fault{{Command: "GREETING", Action: pop3test.Reply, Reply: greeting},
 			{Command: "CAPA", Action: pop3test.ReplyRaw, Reply: capa}}})
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: s.Port(), Fingerprint: fp})
-	r := setup.run(t, nil, "serverinfo", "work")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", s.Port(), "tls_fingerprint: "+fp)
+	r := setup.run("serverinfo", "work")
 	if r.code != 0 {
 		t.Fatalf("serverinfo: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
@@ -176,7 +178,7 @@ func TestRelHardeningEscapeServerinfo(t *testing.T) {
 		"X-EVIL "+relEscShown+` \u009b2J \x9b2J`,                // CAPA
 		`\x1b[2J\u009b2J,O=org\x1b[2J`,                          // subject and issuer (self-signed)
 		"san"+relEscShown+".test")                               // DNS names
-	r = setup.run(t, nil, "--json", "serverinfo", "work")
+	r = setup.run("--json", "serverinfo", "work")
 	if r.code != 0 {
 		t.Fatalf("serverinfo --json: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
@@ -205,9 +207,9 @@ func TestRelHardeningEscapeMDAOutput(t *testing.T) {
 	t.Parallel()
 	data := "Subject: hello" + relEscPayload + " \u009b2J \x9b2J\r\nFrom: a@example.org\r\n\r\nbody\r\n"
 	s, ca := relServer(t, pop3test.Options{Messages: []pop3test.Message{{UID: "esc-mda-1", Data: []byte(data)}}})
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: s.Port(), CAFile: ca,
-		Deliver: `{mda: "cat >&2; exit 1"}`})
-	r := setup.run(t, nil, "sync")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", s.Port(), "ca_file: "+ca, `deliver: {mda: "cat >&2; exit 1"}`)
+	r := setup.run("sync")
 	if r.code != exitIOErr {
 		t.Fatalf("sync: exit %d, want %d; stderr:\n%s", r.code, exitIOErr, r.stderr)
 	}
@@ -229,8 +231,9 @@ func TestRelHardeningEscapeTraceAuthLogin(t *testing.T) {
 	s, ca := relServer(t, pop3test.Options{SASL: []string{"LOGIN"}, Messages: relToServer(relMessages("esc-trace", 1)),
 		Faults: []pop3test.Fault{{Command: "AUTH", Action: pop3test.ReplyRaw,
 			Reply: "+ " + relEscPayload + " \u009b2J \x9b2J\r\n"}}})
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: s.Port(), CAFile: ca, Auth: "login"})
-	r := setup.run(t, nil, "--trace", "sync")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", s.Port(), "ca_file: "+ca, "auth: login")
+	r := setup.run("--trace", "sync")
 	if r.code == 0 {
 		t.Errorf("sync: exit 0 after a garbage challenge; stderr:\n%s", r.stderr)
 	}
@@ -256,16 +259,17 @@ func TestRelHardeningEscapeListUIDL(t *testing.T) {
 	msgs := []pop3test.Message{{UID: rawUID, Data: []byte("Subject: one\r\n\r\nfirst\r\n")},
 		{UID: utfUID, Data: []byte("Subject: two\r\n\r\nsecond\r\n")}}
 	s, ca := relServer(t, pop3test.Options{Messages: msgs})
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: s.Port(), CAFile: ca, Keep: true})
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", s.Port(), "ca_file: "+ca, "keep: true")
 	shownRaw, shownUTF := `raw\x9b2J`, `utf8\u009b2J`
 
-	r := setup.run(t, nil, "list", "work")
+	r := setup.run("list", "work")
 	if r.code != 0 {
 		t.Fatalf("list: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
 	relEscAssert(t, "list", r, "stdout", shownRaw, shownUTF)
 
-	r = setup.run(t, nil, "--json", "list", "work")
+	r = setup.run("--json", "list", "work")
 	if r.code != 0 {
 		t.Fatalf("list --json: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
@@ -277,21 +281,21 @@ func TestRelHardeningEscapeListUIDL(t *testing.T) {
 		t.Errorf("list --json: %v, rows %q; want the UIDL %q back\n%s", err, rows, utfUID, r.stdout)
 	}
 
-	r = setup.run(t, nil, "sync", "--dry-run")
+	r = setup.run("sync", "--dry-run")
 	if r.code != 0 {
 		t.Fatalf("sync --dry-run: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
 	relEscAssert(t, "sync --dry-run", r, "stdout", shownRaw, shownUTF)
 
-	r = setup.run(t, nil, "cat", "work", shownUTF)
+	r = setup.run("cat", "work", shownUTF)
 	if r.code != 0 || !strings.Contains(r.stdout, "second") {
 		t.Errorf("cat work %s: exit %d, stdout %q; stderr:\n%s", shownUTF, r.code, r.stdout, r.stderr)
 	}
 
 	// Keep mode: the first sync fetches both, the second nothing; the server keeps both.
-	first := setup.run(t, nil, "sync")
-	second := setup.run(t, nil, "sync")
-	got := relReadMaildir(t, relMaildir(setup.Dir, "work"))
+	first := setup.run("sync")
+	second := setup.run("sync")
+	got := relReadMaildir(t, relMaildir(setup.dir, "work"))
 	if first.code != 0 || second.code != 0 || len(got) != 2 || len(s.Messages()) != 2 {
 		t.Fatalf("keep mode: exits %d, %d; %d message(s) in the maildir, %d on the server; stderr:\n%s%s",
 			first.code, second.code, len(got), len(s.Messages()), first.stderr, second.stderr)
@@ -339,10 +343,11 @@ func TestRelHardeningEscapeOAuth2(t *testing.T) {
 	t.Parallel()
 	auth := relEscAuthServer(t)
 	s, ca := relServer(t, pop3test.Options{})
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: s.Port(), CAFile: ca, Auth: "xoauth2", Password: "# no password: oauth2",
-		Extra: fmt.Sprintf("    oauth2:\n      provider: custom\n      client_id: popfetch-test\n      auth_url: %s/authorize\n"+
-			"      token_url: %s/token\n      device_auth_url: %s/device\n", auth.URL, auth.URL, auth.URL)})
-	r := setup.run(t, nil, "oauth2", "login", "--device", "--timeout", "20s", "work")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", s.Port(), "ca_file: "+ca, "auth: xoauth2", "password_env: -",
+		fmt.Sprintf("oauth2: {provider: custom, client_id: popfetch-test, auth_url: %s/authorize, token_url: %s/token, device_auth_url: %s/device}",
+			auth.URL, auth.URL, auth.URL))
+	r := setup.run("oauth2", "login", "--device", "--timeout", "20s", "work")
 	if r.code == 0 {
 		t.Fatalf("oauth2 login: exit 0 after access_denied; stderr:\n%s", r.stderr)
 	}
@@ -396,7 +401,7 @@ func TestRelHardeningEscapeInit(t *testing.T) {
 		"stls-host.example.test. 60 IN A 127.0.0.1")
 	res := popfetch(t, "", []string{"XDG_CONFIG_HOME=" + t.TempDir()}, "init", "--email", "alice@example.test",
 		"--dns-server", dnsAddr, "--ca-file", pki.caFile, "--dry-run")
-	r := relResult{code: res.code, stdout: res.stdout, stderr: res.stderr}
+	r := result{code: res.code, stdout: res.stdout, stderr: res.stderr}
 	if r.code != 0 {
 		t.Fatalf("init: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
@@ -413,7 +418,7 @@ func TestRelHardeningEscapeInit(t *testing.T) {
 		"stls-host.example.test. 60 IN A 127.0.0.1")
 	res = popfetch(t, "", []string{"XDG_CONFIG_HOME=" + t.TempDir()}, "init", "--email", "alice@example.test",
 		"--dns-server", dnsAddr, "--ca-file", pki.caFile, "--dry-run")
-	r = relResult{code: res.code, stdout: res.stdout, stderr: res.stderr}
+	r = result{code: res.code, stdout: res.stdout, stderr: res.stderr}
 	relEscAssert(t, "init", r, "stderr", "san"+relEscShown+".test")
 	relRecord("hardening", "`init` probing servers with terminal escapes in CAPA (SASL) and certificate names (issue 12.1)",
 		"its report shows them escaped; the profile's comment quotes them escaped and the file loads", 0, 0, 0)

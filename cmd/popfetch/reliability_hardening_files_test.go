@@ -108,11 +108,12 @@ func TestRelHardeningStateDirOfAnotherUser(t *testing.T) {
 	newVictim := relNewVictim(t, "authorized_keys", "ssh-ed25519 AAAAC3Nza precious@host\n")
 	state := filepath.Join(relSticky(t), "popfetch-state")
 	relAsNobody(t, state, map[string]string{"acct.lock": lockVictim.path, "acct.state.new": newVictim.path})
-	setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca})
-	text, _ := os.ReadFile(setup.Config)
-	os.WriteFile(setup.Config, bytes.Replace(text, []byte("state_dir: "+setup.StateDir), []byte("state_dir: "+state), 1), 0o600)
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca)
+	text, _ := os.ReadFile(setup.path)
+	os.WriteFile(setup.path, bytes.Replace(text, []byte("state_dir: "+setup.stateDir), []byte("state_dir: "+state), 1), 0o600)
 
-	r := setup.run(t, nil, "sync")
+	r := setup.run("sync")
 	line, err := relOneLine(r.stderr, "acct")
 	if err != nil {
 		t.Error(err)
@@ -162,13 +163,14 @@ func TestRelHardeningMboxStaleDotlock(t *testing.T) {
 	srv, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded)})
 	dir := t.TempDir()
 	mbox := filepath.Join(dir, "inbox")
-	setup := relWriteConfigIn(t, dir, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Deliver: "{mbox: " + mbox + "}"})
+	setup := relNewProfile(t, dir)
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca, "deliver: {mbox: "+mbox+"}")
 	if err := os.WriteFile(mbox+".lock", nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(mbox+".lock", old, old)
-	r := setup.run(t, nil, "sync")
+	r := setup.run("sync")
 	data, _ := os.ReadFile(mbox)
 	n := len(regexp.MustCompile(`(?m)^From `).FindAll(data, -1))
 	left, _ := filepath.Glob(mbox + ".lock*")
@@ -238,14 +240,14 @@ func TestRelHardeningConfigOthersCanChange(t *testing.T) {
 	srv, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded)})
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "password-command-ran")
-	setup := relWriteConfigIn(t, dir, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca,
-		Password: "password_command: touch " + marker + " && echo " + relPassword})
-	if err := os.Chmod(setup.Config, 0o666); err != nil {
+	setup := relNewProfile(t, dir)
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca, "password_env: -", "password_command: touch "+marker+" && echo "+relPassword)
+	if err := os.Chmod(setup.path, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	r := setup.run(t, nil, "sync")
+	r := setup.run("sync")
 	_, ran := os.Stat(marker)
-	if r.code != exitConfig || ran == nil || !strings.Contains(r.stderr, "chmod go-w "+setup.Config) || strings.Count(r.stderr, "\n") != 1 {
+	if r.code != exitConfig || ran == nil || !strings.Contains(r.stderr, "chmod go-w "+setup.path) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("0666 config: exit %d, the command ran: %v; stderr:\n%s", r.code, ran == nil, r.stderr)
 	}
 	line := strings.TrimSpace(strings.TrimPrefix(r.stderr, "popfetch: "))
@@ -258,14 +260,14 @@ func TestRelHardeningConfigOthersCanChange(t *testing.T) {
 	did := "refused before running anything (the password_command did not run): `" + line + "`"
 	if os.Geteuid() == 0 {
 		uid, gid := relNobody(t)
-		os.Chmod(setup.Config, 0o644)
-		os.Chown(setup.Config, uid, gid)
-		r = setup.run(t, nil, "sync")
+		os.Chmod(setup.path, 0o644)
+		os.Chown(setup.path, uid, gid)
+		r = setup.run("sync")
 		if _, ran = os.Stat(marker); r.code != exitConfig || ran == nil || !strings.Contains(r.stderr, "is owned by uid "+strconv.Itoa(uid)) {
 			t.Errorf("config of nobody: exit %d, the command ran: %v; stderr:\n%s", r.code, ran == nil, r.stderr)
 		}
 		did += "; owned by nobody: exit " + strconv.Itoa(r.code)
-		os.Chown(setup.Config, 0, 0)
+		os.Chown(setup.path, 0, 0)
 	}
 
 	// The daemon: a configuration made writable by others is not reloaded; the running one goes on.

@@ -123,9 +123,10 @@ func relServeBigListing(c net.Conn, n, uidLen int) {
 }
 
 // relBigListingSetup is a profile for relBigListing's server.
-func relBigListingSetup(t *testing.T, port int) *relSetup {
-	return relWriteConfig(t, relProfile{Name: "acct", Port: port, TLS: "none", Auth: "user", Keep: true,
-		Timeout: "30s", Extra: "    allow_plaintext_auth: true"})
+func relBigListingSetup(t *testing.T, port int) *profile {
+	p := relNewProfile(t, t.TempDir())
+	p.addAt("acct", port, "tls: none", "auth: user", "keep: true", "timeout: 30s", "allow_plaintext_auth: true")
+	return p
 }
 
 // TestRelHardeningListingMemory (issue 12.6): `popfetch check` of a maildrop listing 1,000,000
@@ -134,7 +135,7 @@ func TestRelHardeningListingMemory(t *testing.T) {
 	relTrack(t)
 	const n, uidLen, limitKiB = 1_000_000, 250, 350_000_000 / 1024
 	s := relBigListingSetup(t, relBigListing(t, n, uidLen))
-	r, err := relExecMeasured(relRunTimeout*4, s.Env, "--config", s.Config, "check")
+	r, err := s.measure(relRunTimeout*4, "check")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestRelHardeningListingMemory(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, want 0 and %q; stderr: %s", r.code, r.stdout, want, r.stderr)
 	}
 	if r.maxRSSKiB < 0 {
-		t.Skipf("%s is not installed: peak RSS not measured", relTimeBin)
+		t.Skipf("%s is not installed: peak RSS not measured", timeBin)
 	}
 	t.Logf("check of %d UIDLs of %d characters: peak RSS %d KiB (%.0f MB), %v", n, uidLen, r.maxRSSKiB,
 		float64(r.maxRSSKiB)*1024/1e6, r.took)
@@ -160,7 +161,7 @@ func TestRelHardeningListingMemory(t *testing.T) {
 func TestRelHardeningListingCap(t *testing.T) {
 	relTrack(t)
 	s := relBigListingSetup(t, relBigListing(t, pop3.MaxListing+1, 8))
-	r := s.run(t, nil, "sync")
+	r := s.run("sync")
 	line, err := relOneLine(r.stderr, "acct")
 	if err != nil {
 		t.Error(err)
@@ -203,10 +204,11 @@ func TestRelHardeningStreamMaxSize(t *testing.T) {
 		{Command: "LIST", Action: pop3test.WrongSize, Arg: "2", Bytes: 32},
 		{Command: "RETR", Arg: "2", Action: pop3test.Inflate, Bytes: 100 << 20},
 	}})
-	s := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Extra: "    max_size: 1MB"})
-	md := relMaildir(s.Dir, "acct")
+	s := relNewProfile(t, t.TempDir())
+	s.addAt("acct", srv.Port(), "ca_file: "+ca, "max_size: 1MB")
+	md := relMaildir(s.dir, "acct")
 
-	r, err := relExecMeasured(relRunTimeout, s.Env, "--config", s.Config, "sync")
+	r, err := s.measure(relRunTimeout, "sync")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +241,7 @@ func TestRelHardeningStreamMaxSize(t *testing.T) {
 	}
 	retrs := strings.Count(trace.String(), "C: RETR 2")
 
-	r2 := s.run(t, nil, "sync")
+	r2 := s.run("sync")
 	if r2.code != 0 || r2.stderr != "" {
 		t.Errorf("second run: exit %d, stderr %q; want 0 and silence", r2.code, r2.stderr)
 	}
@@ -265,8 +267,8 @@ func TestRelHardeningStreamMaxSize(t *testing.T) {
 
 // relLongConfig writes a profile of lines lines of lineLen bytes (comments inside the account) with
 // a mis-indented key on its last line, and returns that line's number.
-func relLongConfig(t *testing.T, s *relSetup, lines, lineLen int) int {
-	data, err := os.ReadFile(s.Config)
+func relLongConfig(t *testing.T, s *profile, lines, lineLen int) int {
+	data, err := os.ReadFile(s.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +280,7 @@ func relLongConfig(t *testing.T, s *relSetup, lines, lineLen int) int {
 		b.WriteString(comment)
 	}
 	b.WriteString("   keep: true\n")
-	if err := os.WriteFile(s.Config, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(s.path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return n + 1
@@ -300,11 +302,12 @@ func TestRelHardeningConfigSize(t *testing.T) {
 			`:500:4: not valid YAML: did not find expected key$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := relWriteConfig(t, relProfile{Name: "acct", Port: 1})
+			s := relNewProfile(t, t.TempDir())
+			s.addAt("acct", 1)
 			relLongConfig(t, s, tc.lines, tc.lineLen)
-			r := s.run(t, nil, "sync")
+			r := s.run("sync")
 			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
-			if r.code != exitConfig || len(lines) != 1 || !regexp.MustCompile(regexp.QuoteMeta(s.Config)+tc.want).MatchString(lines[0]) {
+			if r.code != exitConfig || len(lines) != 1 || !regexp.MustCompile(regexp.QuoteMeta(s.path)+tc.want).MatchString(lines[0]) {
 				t.Errorf("exit %d, stderr %q; want 78 and one line matching %s", r.code, r.stderr, tc.want)
 			}
 			if r.took > 10*time.Second {
@@ -312,7 +315,7 @@ func TestRelHardeningConfigSize(t *testing.T) {
 			}
 			t.Logf("exit %d in %v: %s", r.code, r.took, r.stderr)
 			relRecord("hardening", tc.name, fmt.Sprintf("refused in %v: `%s`", r.took.Round(10*time.Millisecond),
-				strings.Replace(strings.TrimPrefix(lines[0], "popfetch: "), s.Config, "CONFIG", 1)), r.code, 0, 0)
+				strings.Replace(strings.TrimPrefix(lines[0], "popfetch: "), s.path, "CONFIG", 1)), r.code, 0, 0)
 		})
 	}
 }

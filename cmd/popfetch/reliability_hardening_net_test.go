@@ -56,14 +56,14 @@ func TestRelHardeningSecretEnv(t *testing.T) {
 		}
 	}
 	deliver := fmt.Sprintf("{mda: [%q]}", mda)
-	setup := relWriteConfigIn(t, dir,
-		relProfile{Name: "fromenv", Port: srv.Port(), CAFile: ca, Keep: true, Deliver: deliver},
-		relProfile{Name: "fromcommand", Port: srv.Port(), CAFile: ca, Keep: true, Deliver: deliver,
-			Password: fmt.Sprintf("password_command: [%q]", pw)},
-		// Never synced here: its client secret's variable must be kept from the others' children too.
-		relProfile{Name: "oauth", Port: srv.Port(), CAFile: ca, Auth: "xoauth2", Deliver: deliver,
-			Password: "oauth2: {provider: custom, client_id: x, token_url: \"https://auth.example.com/token\", auth_url: \"https://auth.example.com/auth\", client_secret_env: " + clientSecretEnv + "}"})
-	r := setup.run(t, []string{clientSecretEnv + "=" + clientSecret}, "sync", "fromenv", "fromcommand")
+	setup := relNewProfile(t, dir)
+	setup.addAt("fromenv", srv.Port(), "ca_file: "+ca, "keep: true", "deliver: "+deliver)
+	setup.addAt("fromcommand", srv.Port(), "ca_file: "+ca, "keep: true", "deliver: "+deliver, "password_env: -", fmt.Sprintf("password_command: [%q]", pw))
+	// Never synced here: its client secret's variable must be kept from the others' children too.
+	setup.addAt("oauth", srv.Port(), "ca_file: "+ca, "auth: xoauth2", "deliver: "+deliver, "password_env: -",
+		"oauth2: {provider: custom, client_id: x, token_url: \"https://auth.example.com/token\", auth_url: \"https://auth.example.com/auth\", client_secret_env: "+clientSecretEnv+"}")
+	setup.env = append(setup.env, clientSecretEnv+"="+clientSecret)
+	r := setup.run("sync", "fromenv", "fromcommand")
 	if r.code != 0 {
 		t.Fatalf("sync: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -286,9 +286,9 @@ func TestRelHardeningSMTPTLS(t *testing.T) {
 				_, port, _ := net.SplitHostPort(addr)
 				addr = net.JoinHostPort(c.host, port)
 			}
-			setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: popCA,
-				Deliver: fmt.Sprintf("{smtp: {address: %q, recipient: alice@localhost%s}}", addr, c.keys)})
-			r := setup.run(t, nil, "sync")
+			setup := relNewProfile(t, t.TempDir())
+			setup.addAt("acct", srv.Port(), "ca_file: "+popCA, fmt.Sprintf("deliver: {smtp: {address: %q, recipient: alice@localhost%s}}", addr, c.keys))
+			r := setup.run("sync")
 			got, plain := mta.read()
 			tally := relCount(seeded, got, relServerData(srv))
 			if r.code != c.code {
@@ -457,7 +457,10 @@ func TestRelHardeningDiscoveryFlood(t *testing.T) {
 	dnsAddr := relDNSFlood(t, rrs)
 	usual := counter.listen(t)
 	env := []string{"HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir()}
-	r := relRunBin(t, relRunTimeout, env, "init", "--test-ports", fmt.Sprintf("995=%d,110=%d", usual, usual), "--email", "mallory@flood.test", "--dns-server", dnsAddr, "--timeout", "10s", "--dry-run")
+	r, err := runBinary(runOpts{env: env, timeout: relRunTimeout}, "init", "--test-ports", fmt.Sprintf("995=%d,110=%d", usual, usual), "--email", "mallory@flood.test", "--dns-server", dnsAddr, "--timeout", "10s", "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
 	total, peak := counter.counts()
 	// Candidates: discover.MaxSRVTargets per SRV name (implicit TLS for _pop3s, STLS for _pop3), and the
 	// three usual names in both modes.
@@ -502,20 +505,20 @@ func relPrlimit(t *testing.T, n int) []string {
 // Every server holds its connections before the TLS handshake until open is called (pop3test's
 // Gate): the sessions of a run stay connected, each holding its descriptors, however fast the
 // machine is, so that a run with --jobs 40 meets the file limit for certain.
-func relManyAccounts(t *testing.T, n int, extra string) (setup *relSetup, servers []*pop3test.Server, seeded [][]relMessage, open func()) {
+func relManyAccounts(t *testing.T, n int, kv ...string) (setup *profile, servers []*pop3test.Server, seeded [][]relMessage, open func()) {
 	t.Helper()
 	gate := make(chan struct{})
 	open = sync.OnceFunc(func() { close(gate) })
 	t.Cleanup(open)
-	var profiles []relProfile
+	setup = relNewProfile(t, t.TempDir())
 	for i := range n {
 		msgs := relMessages(fmt.Sprintf("fd%02d", i), 2)
 		srv, ca := relServer(t, pop3test.Options{Messages: relToServer(msgs), Gate: gate})
-		profiles = append(profiles, relProfile{Name: fmt.Sprintf("acct%02d", i), Port: srv.Port(), CAFile: ca, Extra: extra})
+		setup.addAt(fmt.Sprintf("acct%02d", i), srv.Port(), append([]string{"ca_file: " + ca}, kv...)...)
 		servers = append(servers, srv)
 		seeded = append(seeded, msgs)
 	}
-	return relWriteConfig(t, profiles...), servers, seeded, open
+	return setup, servers, seeded, open
 }
 
 // relStartWrapped starts `WRAPPER popfetch ARGS…` with its stderr collected as it comes, and kills
@@ -552,8 +555,8 @@ func TestRelHardeningFileLimit(t *testing.T) {
 	wrapper := relPrlimit(t, 64)
 	const n = 40
 	// One host (127.0.0.1): max_connections lets all 40 run at once.
-	setup, servers, seeded, open := relManyAccounts(t, n, "    max_connections: 40")
-	run := relStartWrapped(t, setup.Env, wrapper, "--config", setup.Config, "sync", "--jobs", fmt.Sprint(n))
+	setup, servers, seeded, open := relManyAccounts(t, n, "max_connections: 40")
+	run := relStartWrapped(t, setup.env, wrapper, "--config", setup.path, "sync", "--jobs", fmt.Sprint(n))
 	// The servers hold every session: the accounts that got their descriptors keep them until an
 	// account has run out.
 	run.waitLog(t, "too many open files")
@@ -563,7 +566,7 @@ func TestRelHardeningFileLimit(t *testing.T) {
 	case <-time.After(relRunTimeout):
 		t.Fatalf("sync did not exit within %v", relRunTimeout)
 	}
-	r := relResult{code: run.cmd.ProcessState.ExitCode(), stderr: run.stderr.String()}
+	r := result{code: run.cmd.ProcessState.ExitCode(), stderr: run.stderr.String()}
 	failed := 0
 	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
 		if line == "" {
@@ -583,13 +586,13 @@ func TestRelHardeningFileLimit(t *testing.T) {
 		t.Errorf("exit %d with accounts out of file descriptors, want %d", first, exitTempFail)
 	}
 	// Then with the normal limit: everything arrives, exactly once.
-	r = setup.run(t, nil, "sync", "--jobs", "4")
+	r = setup.run("sync", "--jobs", "4")
 	if r.code != 0 {
 		t.Errorf("second run: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
 	var lost, dup int
 	for i, srv := range servers {
-		tally := relCount(seeded[i], relReadMaildir(t, relMaildir(setup.Dir, fmt.Sprintf("acct%02d", i))), relServerData(srv))
+		tally := relCount(seeded[i], relReadMaildir(t, relMaildir(setup.dir, fmt.Sprintf("acct%02d", i))), relServerData(srv))
 		lost, dup = lost+tally.lost, dup+tally.duplicated
 		if !tally.ok() || tally.delivered != len(seeded[i]) {
 			t.Errorf("acct%02d: %v", i, tally)
@@ -608,8 +611,8 @@ func TestRelHardeningDaemonFileLimit(t *testing.T) {
 	relTrack(t)
 	wrapper := relPrlimit(t, 64)
 	const n = 40
-	setup, servers, seeded, open := relManyAccounts(t, n, "    interval: 1h\n    max_connections: 40")
-	p := relStartWrapped(t, setup.Env, wrapper, "--config", setup.Config, "daemon", "--jobs", fmt.Sprint(n))
+	setup, servers, seeded, open := relManyAccounts(t, n, "interval: 1h", "max_connections: 40")
+	p := relStartWrapped(t, setup.env, wrapper, "--config", setup.path, "daemon", "--jobs", fmt.Sprint(n))
 	// The first polls are spread over the interval: SIGUSR1 makes every account due at once. The
 	// servers hold the sessions until a poll has run out of descriptors.
 	p.waitLog(t, "popfetch: daemon started")
@@ -637,13 +640,13 @@ func TestRelHardeningDaemonFileLimit(t *testing.T) {
 	if code != 0 {
 		t.Errorf("daemon: exit %d after SIGTERM", code)
 	}
-	r := setup.run(t, nil, "sync")
+	r := setup.run("sync")
 	if r.code != 0 {
 		t.Errorf("sync after the daemon: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
 	var lost, dup int
 	for i, srv := range servers {
-		tally := relCount(seeded[i], relReadMaildir(t, relMaildir(setup.Dir, fmt.Sprintf("acct%02d", i))), relServerData(srv))
+		tally := relCount(seeded[i], relReadMaildir(t, relMaildir(setup.dir, fmt.Sprintf("acct%02d", i))), relServerData(srv))
 		lost, dup = lost+tally.lost, dup+tally.duplicated
 		if !tally.ok() || tally.delivered != len(seeded[i]) {
 			t.Errorf("acct%02d: %v", i, tally)

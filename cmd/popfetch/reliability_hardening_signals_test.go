@@ -102,7 +102,7 @@ func (p *relProc) signal(t *testing.T, sig syscall.Signal) {
 
 // code is the exit status, 128+N when killed by signal N.
 func (p *relProc) code() int {
-	return relResultOf(p.cmd, "", "", 0).code
+	return resultOf(p.cmd, "", "", 0).code
 }
 
 // waitExit waits until popfetch exits, at most d, and returns its exit status and how long it took;
@@ -184,20 +184,21 @@ func TestRelHardeningImportOtherAccount(t *testing.T) {
 	t.Parallel()
 	seeded := relMessages("imp", 3)
 	s, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded)})
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: s.Port(), CAFile: ca})
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", s.Port(), "ca_file: "+ca)
 	// bob's getmail file happens to list the UIDL of alice's first message.
-	file := filepath.Join(setup.Dir, fmt.Sprintf("oldmail-127.0.0.1-%d-bob", s.Port()))
+	file := filepath.Join(setup.dir, fmt.Sprintf("oldmail-127.0.0.1-%d-bob", s.Port()))
 	if err := os.WriteFile(file, []byte(seeded[0].UID+"\x001700000000\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	r := setup.run(t, nil, "state", "import", "--from", "getmail", file, "work")
+	r := setup.run("state", "import", "--from", "getmail", file, "work")
 	line := strings.TrimSuffix(r.stderr, "\n")
 	if r.code != exitDataErr || strings.Contains(line, "\n") || !strings.Contains(line, file) ||
 		!strings.Contains(line, "alice@127.0.0.1") || !strings.Contains(line, "--force") {
 		t.Errorf("import of another account's file: exit %d, stderr %q; want 65 and one line naming the file, alice@127.0.0.1 and --force", r.code, r.stderr)
 	}
-	if st, err := store.OpenState(setup.StateDir, "work"); err == nil {
+	if st, err := store.OpenState(setup.stateDir, "work"); err == nil {
 		if n := st.Len(); n != 0 {
 			t.Errorf("the refused import left %d UIDL(s) in the state", n)
 		}
@@ -206,23 +207,23 @@ func TestRelHardeningImportOtherAccount(t *testing.T) {
 	relRecord("hardening", "`state import --from getmail oldmail-127.0.0.1-PORT-bob work` into alice's profile",
 		"refused: one line naming the file, the account (alice@127.0.0.1) and --force; nothing imported", r.code, 0, 0)
 
-	r = setup.run(t, nil, "state", "import", "--force", "--from", "getmail", file, "work")
+	r = setup.run("state", "import", "--force", "--from", "getmail", file, "work")
 	if r.code != 0 {
 		t.Fatalf("import --force: exit %d: %s", r.code, r.stderr)
 	}
-	if r = setup.run(t, nil, "list", "work"); r.code != 0 || !strings.Contains(r.stdout, seeded[0].UID) ||
+	if r = setup.run("list", "work"); r.code != 0 || !strings.Contains(r.stdout, seeded[0].UID) ||
 		!strings.Contains(strings.SplitAfter(r.stdout, seeded[0].UID)[1], "imported\n") {
 		t.Errorf("list: exit %d, stdout:\n%s\nwant %s shown as imported", r.code, r.stdout, seeded[0].UID)
 	}
 	before := len(s.Received())
-	r = setup.run(t, nil, "sync")
+	r = setup.run("sync")
 	if r.code != 0 {
 		t.Errorf("sync: exit %d: %s", r.code, r.stderr)
 	}
 	if n := relCountCommands(s, before, "DELE 1"); n != 0 {
 		t.Errorf("the server received DELE 1 for the imported message popfetch never fetched")
 	}
-	md := relReadMaildir(t, relMaildir(setup.Dir, "work"))
+	md := relReadMaildir(t, relMaildir(setup.dir, "work"))
 	tally := relCount(seeded, md, relServerData(s))
 	if md[string(seeded[0].Data)] != 0 || tally.delivered != 2 {
 		t.Errorf("maildir: %v; want the 2 messages not imported", tally)
@@ -244,10 +245,11 @@ func TestRelHardeningImportOtherAccount(t *testing.T) {
 func TestRelHardeningSignalConfigFIFO(t *testing.T) {
 	relTrack(t)
 	t.Parallel()
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: 1})
-	fifo := filepath.Join(setup.Dir, "config-fifo.yaml")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", 1)
+	fifo := filepath.Join(setup.dir, "config-fifo.yaml")
 	relMkfifo(t, fifo)
-	p := relStart(t, setup.Env, nil, "--config", fifo, "sync")
+	p := relStart(t, setup.env, nil, "--config", fifo, "sync")
 	p.waitBlocked(t, "wait_for_partner")
 	p.signal(t, syscall.SIGTERM)
 	p.signal(t, syscall.SIGTERM)
@@ -269,13 +271,14 @@ func TestRelHardeningSignalConfigFIFO(t *testing.T) {
 func TestRelHardeningSignalImportFIFO(t *testing.T) {
 	relTrack(t)
 	t.Parallel()
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: 1110})
-	fifo := filepath.Join(setup.Dir, "oldmail-127.0.0.1-1110-alice")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", 1110)
+	fifo := filepath.Join(setup.dir, "oldmail-127.0.0.1-1110-alice")
 	relMkfifo(t, fifo)
-	p := relStart(t, setup.Env, nil, "--config", setup.Config, "state", "import", "--from", "getmail", fifo, "work")
+	p := relStart(t, setup.env, nil, "--config", setup.path, "state", "import", "--from", "getmail", fifo, "work")
 	p.waitBlocked(t, "wait_for_partner")
 	heldWhileWaiting := false
-	if l, err := store.Lock(setup.StateDir, "work", false); err != nil {
+	if l, err := store.Lock(setup.stateDir, "work", false); err != nil {
 		heldWhileWaiting = true
 		t.Errorf("the account's lock is held while the import waits for its file: %v", err)
 	} else {
@@ -288,7 +291,7 @@ func TestRelHardeningSignalImportFIFO(t *testing.T) {
 	if code != exitInterrupted {
 		t.Errorf("exit %d after %v (-1: still running, killed), want 130; stderr:\n%s", code, took.Round(time.Millisecond), p.stderr.String())
 	}
-	l, err := store.Lock(setup.StateDir, "work", false)
+	l, err := store.Lock(setup.stateDir, "work", false)
 	if err != nil {
 		t.Errorf("the account's lock is not free after the import ended: %v", err)
 	} else {
@@ -311,13 +314,14 @@ func TestRelHardeningSignalStdoutBlocked(t *testing.T) {
 	big := bytes.Repeat([]byte("a line of a large message, more than a pipe holds\n"), 1<<15) // 1.6 MiB
 	seeded[0].Data = append(seeded[0].Data, big...)
 	s, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded)})
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: s.Port(), CAFile: ca})
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", s.Port(), "ca_file: "+ca)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	p := relStart(t, setup.Env, pw, "--config", setup.Config, "sync", "--stdout")
+	p := relStart(t, setup.env, pw, "--config", setup.path, "sync", "--stdout")
 	pw.Close()
 	p.waitBlocked(t, "pipe_write", "anon_pipe_write")
 	p.signal(t, syscall.SIGTERM)
@@ -346,14 +350,15 @@ func TestRelHardeningSignalDaemonEarlyHUP(t *testing.T) {
 	relTrack(t)
 	t.Parallel()
 	s, ca := relServer(t, pop3test.Options{})
-	setup := relWriteConfig(t, relProfile{Name: "work", Port: s.Port(), CAFile: ca, Extra: "    interval: 1h\n"})
-	cfg, err := os.ReadFile(setup.Config)
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("work", s.Port(), "ca_file: "+ca, "interval: 1h")
+	cfg, err := os.ReadFile(setup.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fifo := filepath.Join(setup.Dir, "config-fifo.yaml")
+	fifo := filepath.Join(setup.dir, "config-fifo.yaml")
 	relMkfifo(t, fifo)
-	p := relStart(t, setup.Env, nil, "--config", fifo, "daemon")
+	p := relStart(t, setup.env, nil, "--config", fifo, "daemon")
 	p.waitBlocked(t, "wait_for_partner")
 	p.signal(t, syscall.SIGHUP)
 	relWriteFIFO(t, fifo, cfg)

@@ -10,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,80 +30,34 @@ const relPasswordEnv = "REL_POPFETCH_PASSWORD"
 // relRunTimeout bounds every run of the binary: a run that takes longer has hung.
 const relRunTimeout = 30 * time.Second
 
-// relProfile is one account of a generated configuration file.
-type relProfile struct {
-	Name        string
-	Host        string // default 127.0.0.1
-	Port        int
-	TLS         string // implicit (default), starttls, none
-	CAFile      string
-	Fingerprint string
-	User        string // default alice
-	Auth        string // default: not set (auto)
-	Password    string // YAML line(s) for the password source; default password_env
-	Keep        bool
-	Timeout     string // default 5s: generous, so a loaded CI machine never turns a slow handshake into a failure
-	Deliver     string // YAML flow mapping, e.g. "{maildir: /x}"
-	Extra       string // more YAML lines, each indented by 4 spaces
+// relNewProfile is a profile of the suite in dir: an account reads its password from
+// relPasswordEnv, has a timeout of 5s (generous, so that a loaded CI machine never turns a slow
+// handshake into a failure) and its maildir in relMaildir(dir, NAME); a run has binEnv(dir) with the
+// password and no progress, and relRunTimeout.
+func relNewProfile(t testing.TB, dir string) *profile {
+	p := newProfileIn(t, dir, binEnv(dir, relPasswordEnv+"="+relPassword, "POPFETCH_NO_PROGRESS=1"), relRunTimeout)
+	p.account = func(name string, port int) ([]string, map[string]string, string) {
+		maildir := relMaildir(dir, name)
+		return []string{"host", "port", "tls", "user", "timeout", "ca_file", "tls_fingerprint", "auth", "keep", "deliver", "password_env"},
+			map[string]string{
+				"host": "127.0.0.1", "port": strconv.Itoa(port), "tls": "implicit", "user": "alice", "timeout": "5s",
+				"ca_file": "-", "tls_fingerprint": "-", "auth": "-", "keep": "-", "deliver": "{maildir: " + maildir + "}",
+				"password_env": relPasswordEnv,
+			}, maildir
+	}
+	return p
 }
 
-func (p relProfile) yaml() string {
-	vals := map[string]string{"host": p.Host, "port": strconv.Itoa(p.Port), "tls": p.TLS, "user": p.User,
-		"timeout": p.Timeout, "ca_file": p.CAFile, "tls_fingerprint": p.Fingerprint, "auth": p.Auth,
-		"keep": "-", "deliver": p.Deliver}
-	for k, def := range map[string]string{"host": "127.0.0.1", "tls": "implicit", "user": "alice", "timeout": "5s",
-		"ca_file": "-", "tls_fingerprint": "-", "auth": "-"} {
-		if vals[k] == "" {
-			vals[k] = def
-		}
+// relKeep is the key line of keep mode for addAt: "keep: true", or none (the default, delete).
+func relKeep(keep bool) string {
+	if keep {
+		return "keep: true"
 	}
-	if p.Keep {
-		vals["keep"] = "true"
-	}
-	password := "    password_env: " + relPasswordEnv
-	if p.Password != "" {
-		password = "    " + p.Password
-	}
-	raw := []string{password}
-	if p.Extra != "" {
-		raw = append(raw, p.Extra)
-	}
-	return accountYAML(p.Name, []string{"host", "port", "tls", "user", "timeout", "ca_file", "tls_fingerprint", "auth",
-		"keep", "deliver"}, vals, raw...)
-}
-
-// relSetup is the files of one test: a configuration, a state directory and a maildir per account.
-type relSetup struct {
-	Dir      string // the test's directory
-	Config   string // the configuration file
-	StateDir string // state_dir (created by popfetch)
-	Env      []string
+	return "keep: -"
 }
 
 // relMaildir is the maildir path used for account name in dir.
 func relMaildir(dir, name string) string { return filepath.Join(dir, "mail", name) }
-
-// relWriteConfig writes a configuration with the given accounts into a new directory. A profile
-// without Deliver delivers to relMaildir(dir, name).
-func relWriteConfig(t testing.TB, profiles ...relProfile) *relSetup {
-	t.Helper()
-	dir := t.TempDir()
-	return relWriteConfigIn(t, dir, profiles...)
-}
-
-func relWriteConfigIn(t testing.TB, dir string, profiles ...relProfile) *relSetup {
-	t.Helper()
-	p := &profile{t: t, dir: dir, stateDir: filepath.Join(dir, "state"), path: filepath.Join(dir, "config.yaml")}
-	for _, rp := range profiles {
-		if rp.Deliver == "" {
-			rp.Deliver = "{maildir: " + relMaildir(dir, rp.Name) + "}"
-		}
-		p.blocks = append(p.blocks, rp.yaml())
-	}
-	p.write()
-	return &relSetup{Dir: dir, Config: p.path, StateDir: p.stateDir,
-		Env: binEnv(dir, relPasswordEnv+"="+relPassword, "POPFETCH_NO_PROGRESS=1")}
-}
 
 // relServer starts a pop3test server with implicit TLS, alice and relPassword, and writes its CA
 // to a file for ca_file.
@@ -123,74 +75,6 @@ func relServer(t testing.TB, opts pop3test.Options) (*pop3test.Server, string) {
 		t.Fatal(err)
 	}
 	return s, ca
-}
-
-// relResult is one finished run of the binary (binary_test.go).
-type relResult = result
-
-// relRun runs the binary with setup's configuration and environment (plus env), under
-// relRunTimeout: a run that does not end by then fails the test as a hang.
-func (s *relSetup) run(t testing.TB, env []string, args ...string) relResult {
-	t.Helper()
-	return relRunBin(t, relRunTimeout, append(slices.Clone(s.Env), env...), append([]string{"--config", s.Config}, args...)...)
-}
-
-func relRunBin(t testing.TB, timeout time.Duration, env []string, args ...string) relResult {
-	t.Helper()
-	r, err := relExec(timeout, env, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// relExec is relRunBin for goroutines other than the test's: it returns what relRunBin reports
-// with t.Fatal.
-func relExec(timeout time.Duration, env []string, args ...string) (relResult, error) {
-	return relExecWrapped(timeout, env, nil, args...)
-}
-
-// relTimeBin is GNU time, which reports the peak RSS of popfetch alone. The rusage that os/exec
-// returns cannot: the child is started with vfork semantics, and Linux counts the parent's peak RSS
-// (this test process, large under the race detector) in the child's ru_maxrss at exec.
-const relTimeBin = "/usr/bin/time"
-
-// relExecMeasured is relExec that also measures popfetch's peak RSS (maxRSSKiB; -1 when GNU time
-// is not installed).
-func relExecMeasured(timeout time.Duration, env []string, args ...string) (relResult, error) {
-	if _, err := os.Stat(relTimeBin); err != nil {
-		r, err := relExec(timeout, env, args...)
-		r.maxRSSKiB = -1
-		return r, err
-	}
-	f, err := os.CreateTemp("", "rel-rss")
-	if err != nil {
-		return relResult{}, err
-	}
-	f.Close()
-	defer os.Remove(f.Name())
-	r, err := relExecWrapped(timeout, env, []string{relTimeBin, "-q", "-o", f.Name(), "-f", "%M"}, args...)
-	if err != nil {
-		return r, err
-	}
-	b, err := os.ReadFile(f.Name())
-	if err != nil {
-		return r, err
-	}
-	r.maxRSSKiB = -1
-	if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
-		r.maxRSSKiB = n
-	}
-	return r, nil
-}
-
-func relExecWrapped(timeout time.Duration, env, wrapper []string, args ...string) (relResult, error) {
-	return runBinary(timeout, env, "", wrapper, args...)
-}
-
-// relResultOf is resultOf, for the suite's files.
-func relResultOf(cmd *exec.Cmd, stdout, stderr string, took time.Duration) relResult {
-	return resultOf(cmd, stdout, stderr, took)
 }
 
 // relMessage is a seeded message: a sequence header to tell messages apart, and a body.

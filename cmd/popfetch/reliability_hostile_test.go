@@ -29,8 +29,8 @@ type relHostileCase struct {
 	// custom, when set, starts a server of the test's own instead of pop3test and returns its port
 	// and a function that returns what it still holds.
 	custom func(t *testing.T, msgs []relMessage) (port int, holds func() [][]byte)
-	msgs   []relMessage                            // default: 4 small messages
-	prof   func(p *relProfile, s *pop3test.Server) // changes to the profile (port, CA set before)
+	msgs   []relMessage                      // default: 4 small messages
+	prof   func(s *pop3test.Server) []string // more key lines for the account (port and CA set before)
 	keep   bool
 	bug    string // a known bug: the case is skipped with this message when it fails as the bug says
 	rerun  bool   // the fault happens once: a second run must complete the job
@@ -38,13 +38,13 @@ type relHostileCase struct {
 	want   string        // a regular expression the error line must match
 	within time.Duration // the run must end within this; default 12s (timeout: 2s)
 	maxRSS int64         // KiB; 0: not checked
-	after  func(t *testing.T, c *relHostileCase, s *pop3test.Server, setup *relSetup)
+	after  func(t *testing.T, c *relHostileCase, s *pop3test.Server, setup *profile)
 
 	// filled in by the run
 	srv    *pop3test.Server
 	holds  func() [][]byte
-	setup  *relSetup
-	result relResult
+	setup  *profile
+	result result
 	err    error
 }
 
@@ -65,16 +65,16 @@ func relHostileCases(t *testing.T) []*relHostileCase {
 		}
 		return pop3test.Options{TLS: pop3test.ImplicitTLS, Certificate: &cert}
 	}
-	trust := func(ca *pop3test.CA) func(p *relProfile, s *pop3test.Server) {
-		return func(p *relProfile, s *pop3test.Server) {
+	trust := func(ca *pop3test.CA) func(s *pop3test.Server) []string {
+		return func(s *pop3test.Server) []string {
 			path := filepath.Join(t.TempDir(), "ca.pem")
 			if err := os.WriteFile(path, ca.PEM(), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			p.CAFile = path
+			return []string{"ca_file: " + path}
 		}
 	}
-	authUser := func(p *relProfile, s *pop3test.Server) { p.Auth = "user" }
+	authUser := func(s *pop3test.Server) []string { return []string{"auth: user"} }
 	fault := func(f ...pop3test.Fault) pop3test.Options { return pop3test.Options{Faults: f} }
 	uids := func(list ...string) []relMessage {
 		ms := relMessages("u", len(list))
@@ -102,10 +102,10 @@ func relHostileCases(t *testing.T) []*relHostileCase {
 			custom: relPipeliningLiar, code: exitTempFail, want: `too slow|timed? ?out`},
 		{name: "CAPA lies: STLS advertised, then refused", did: "refused to continue without TLS",
 			opts: pop3test.Options{TLS: pop3test.STLS, Faults: []pop3test.Fault{{Command: "STLS", Action: pop3test.Reply, Reply: "-ERR not now"}}},
-			prof: func(p *relProfile, s *pop3test.Server) { p.TLS = "starttls" }, code: exitUnavailable, want: `STLS|TLS`},
+			prof: func(s *pop3test.Server) []string { return []string{"tls: starttls"} }, code: exitUnavailable, want: `STLS|TLS`},
 		{name: "STLS stripped (not advertised, refused)", did: "refused to continue without TLS",
 			opts: pop3test.Options{TLS: pop3test.STLS, NoSTLS: true},
-			prof: func(p *relProfile, s *pop3test.Server) { p.TLS = "starttls" }, code: exitUnavailable, want: `STLS`},
+			prof: func(s *pop3test.Server) []string { return []string{"tls: starttls"} }, code: exitUnavailable, want: `STLS`},
 		{name: "TLS certificate for the wrong host", did: "refused the certificate",
 			opts: issue(defaultCA, []string{"mail.example.com"}, now.Add(-time.Hour), now.Add(time.Hour)),
 			prof: trust(defaultCA), code: exitUnavailable, want: `certificate`},
@@ -114,10 +114,10 @@ func relHostileCases(t *testing.T) []*relHostileCase {
 			prof: trust(defaultCA), code: exitUnavailable, want: `certificate.*expired|expired`},
 		{name: "TLS certificate self-signed / unknown CA (no ca_file)", did: "refused the certificate",
 			opts: issue(ca2, []string{"127.0.0.1"}, now.Add(-time.Hour), now.Add(time.Hour)),
-			prof: func(p *relProfile, s *pop3test.Server) { p.CAFile = "" }, code: exitUnavailable, want: `certificate|unknown authority`},
+			prof: func(s *pop3test.Server) []string { return []string{"ca_file: -"} }, code: exitUnavailable, want: `certificate|unknown authority`},
 		{name: "TLS fingerprint mismatch", did: "refused the certificate although its CA is trusted",
-			prof: func(p *relProfile, s *pop3test.Server) {
-				p.Fingerprint = fmt.Sprintf("sha256:%x", sha256.Sum256([]byte("another certificate")))
+			prof: func(s *pop3test.Server) []string {
+				return []string{fmt.Sprintf("tls_fingerprint: sha256:%x", sha256.Sum256([]byte("another certificate")))}
 			}, code: exitUnavailable, want: `fingerprint`},
 		{name: "-ERR [AUTH] (wrong password)", did: "reported the refused login",
 			opts: pop3test.Options{Password: "not-the-password"}, code: exitNoPerm, want: `AUTH|uthentication`},
@@ -127,9 +127,9 @@ func relHostileCases(t *testing.T) []*relHostileCase {
 		{name: "-ERR [LOGIN-DELAY]", did: "reported a temporary failure and remembered the delay: the next run does not connect (exit 0)",
 			opts: pop3test.Options{LoginDelay: "600", Faults: []pop3test.Fault{{Command: "PASS", Action: pop3test.Reply, Reply: "-ERR [LOGIN-DELAY] wait a bit"}}},
 			prof: authUser, code: exitTempFail, want: `LOGIN-DELAY|wait a bit`,
-			after: func(t *testing.T, c *relHostileCase, s *pop3test.Server, setup *relSetup) {
+			after: func(t *testing.T, c *relHostileCase, s *pop3test.Server, setup *profile) {
 				n := s.Sessions()
-				r := setup.run(t, nil, "sync")
+				r := setup.run("sync")
 				if r.code != 0 || s.Sessions() != n {
 					t.Errorf("second run during the login delay: exit %d, %d new sessions; stderr %s", r.code, s.Sessions()-n, r.stderr)
 				}
@@ -182,9 +182,9 @@ func relHostileCases(t *testing.T) []*relHostileCase {
 		{name: "-ERR on RETR of one message", did: "delivered the others, left that one on the server",
 			opts: fault(pop3test.Fault{Command: "RETR", Arg: "2", Count: 1, Action: pop3test.Reply, Reply: "-ERR message is being scanned"}), rerun: true, code: exitProtocol, want: `being scanned`},
 		{name: "TLS handshake never answered (the server accepts and says nothing)", did: "timed out: a temporary failure, not a certificate problem",
-			prof: func(p *relProfile, s *pop3test.Server) { p.Port = relSilentPort(t) }, code: exitTempFail, want: `deadline|too slow|timed? ?out|no answer in time`},
+			prof: func(s *pop3test.Server) []string { return []string{fmt.Sprintf("port: %d", relSilentPort(t))} }, code: exitTempFail, want: `deadline|too slow|timed? ?out|no answer in time`},
 		{name: "nothing listening (connection refused)", did: "reported a temporary failure",
-			prof: func(p *relProfile, s *pop3test.Server) { p.Port = relClosedPort(t) }, code: exitTempFail, want: `refused`},
+			prof: func(s *pop3test.Server) []string { return []string{fmt.Sprintf("port: %d", relClosedPort(t))} }, code: exitTempFail, want: `refused`},
 	}
 }
 
@@ -241,24 +241,25 @@ func TestRelHostileServers(t *testing.T) {
 		if c.msgs == nil {
 			c.msgs = relMessages("h", 4)
 		}
-		p := relProfile{Name: "acct", Keep: c.keep, Timeout: "2s"}
+		var port int
+		kv := []string{relKeep(c.keep), "timeout: 2s"}
 		if c.custom != nil {
-			p.Port, c.holds = c.custom(t, c.msgs)
-			p.TLS = "none"
-			p.Auth = "user"
-			p.Extra = "    allow_plaintext_auth: true"
+			port, c.holds = c.custom(t, c.msgs)
+			kv = append(kv, "tls: none", "auth: user", "allow_plaintext_auth: true")
 		} else {
 			opts := c.opts
 			opts.Messages = relToServer(c.msgs)
 			var ca string
 			c.srv, ca = relServer(t, opts)
 			c.holds = func() [][]byte { return relServerData(c.srv) }
-			p.Port, p.CAFile = c.srv.Port(), ca
+			port = c.srv.Port()
+			kv = append(kv, "ca_file: "+ca)
 		}
 		if c.prof != nil {
-			c.prof(&p, c.srv)
+			kv = append(kv, c.prof(c.srv)...)
 		}
-		c.setup = relWriteConfig(t, p)
+		c.setup = relNewProfile(t, t.TempDir())
+		c.setup.addAt("acct", port, kv...)
 		if c.within == 0 {
 			c.within = 12 * time.Second
 		}
@@ -273,13 +274,14 @@ func TestRelHostileServers(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c.result, c.err = relExecMeasured(relRunTimeout, c.setup.Env, "--config", c.setup.Config, "sync")
+			c.result, c.err = c.setup.measure(relRunTimeout, "sync")
 		}()
 	}
 	wg.Wait()
 
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			c.setup.t = t // the runs of after and of the rerun belong to this subtest
 			if c.err != nil {
 				t.Fatal(c.err)
 			}
@@ -307,12 +309,12 @@ func TestRelHostileServers(t *testing.T) {
 				t.Errorf("took %v, want at most %v", r.took.Round(time.Millisecond), c.within)
 			}
 			if c.maxRSS > 0 && r.maxRSSKiB < 0 {
-				t.Logf("%s is not installed: peak RSS not checked", relTimeBin)
+				t.Logf("%s is not installed: peak RSS not checked", timeBin)
 			}
 			if c.maxRSS > 0 && r.maxRSSKiB > c.maxRSS {
 				t.Errorf("max RSS %d KiB, want at most %d KiB", r.maxRSSKiB, c.maxRSS)
 			}
-			got := relReadMaildir(t, relMaildir(c.setup.Dir, "acct"))
+			got := relReadMaildir(t, relMaildir(c.setup.dir, "acct"))
 			tally := relCount(c.msgs, got, c.holds())
 			if !tally.ok() {
 				t.Errorf("%v", tally)
@@ -320,7 +322,7 @@ func TestRelHostileServers(t *testing.T) {
 			if r.code == 0 && tally.delivered != len(c.msgs) {
 				t.Errorf("exit 0 but not everything was delivered: %v", tally)
 			}
-			if err := relCheckState(t, c.setup.StateDir, "acct", c.msgs, got, c.keep); err != nil {
+			if err := relCheckState(t, c.setup.stateDir, "acct", c.msgs, got, c.keep); err != nil {
 				t.Error(err)
 			}
 			if c.after != nil {
@@ -330,8 +332,8 @@ func TestRelHostileServers(t *testing.T) {
 			if c.rerun || (c.keep && r.code == 0) {
 				// The fault is over (or nothing was wrong): a second run must complete the job and
 				// fetch nothing twice.
-				r2 := c.setup.run(t, nil, "sync")
-				got2 := relReadMaildir(t, relMaildir(c.setup.Dir, "acct"))
+				r2 := c.setup.run("sync")
+				got2 := relReadMaildir(t, relMaildir(c.setup.dir, "acct"))
 				held := c.holds()
 				t2 := relCount(c.msgs, got2, held)
 				switch {
@@ -342,7 +344,7 @@ func TestRelHostileServers(t *testing.T) {
 				case c.keep && len(held) != len(c.msgs), !c.keep && len(held) != 0:
 					t.Errorf("second run: the server holds %d messages", len(held))
 				}
-				if err := relCheckState(t, c.setup.StateDir, "acct", c.msgs, got2, c.keep); err != nil {
+				if err := relCheckState(t, c.setup.stateDir, "acct", c.msgs, got2, c.keep); err != nil {
 					t.Errorf("second run: %v", err)
 				}
 				tally.duplicated = max(tally.duplicated, t2.duplicated)

@@ -152,12 +152,13 @@ type relIMAPWorker struct {
 	signal     syscall.Signal
 }
 
-func (w *relIMAPWorker) setup(dir, mailbox string) *relSetup {
+func (w *relIMAPWorker) setup(dir, mailbox string) *profile {
 	_, port, _ := net.SplitHostPort(w.dc.IMAPSAddr)
 	deliver := fmt.Sprintf("{imap: {host: 127.0.0.1, port: %s, ca_file: %s, user: %s, password: %s, mailbox: %s, create: true, timeout: 3s}}",
 		port, w.imapCA, relIMAPUser, relIMAPPassword, mailbox)
-	return relWriteConfigIn(w.t, dir, relProfile{Name: "crash", Port: w.srv.Port(), CAFile: w.ca, Keep: w.keep,
-		Deliver: deliver, Extra: "    received_header: false"})
+	p := relNewProfile(w.t, dir)
+	p.addAt("crash", w.srv.Port(), "ca_file: "+w.ca, relKeep(w.keep), "deliver: "+deliver, "received_header: false")
+	return p
 }
 
 // mailboxFiles counts the messages Dovecot has stored in mailbox (its maildir), without IMAP.
@@ -206,10 +207,8 @@ func (w *relIMAPWorker) trial(n, k int, kp relIMAPKillPoint) (out relTrialOutcom
 		}
 		return out
 	}
-	cmd := exec.Command(popfetchBin, "--config", setup.Config, "sync")
-	cmd.Env = setup.Env
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd := setup.command(nil, &stderr, "sync")
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return relTrialOutcome{err: err}
@@ -233,7 +232,7 @@ func (w *relIMAPWorker) trial(n, k int, kp relIMAPKillPoint) (out relTrialOutcom
 			return false
 		case kp.records > 0:
 			out.at = "state journal record"
-			return relRecords(filepath.Join(setup.StateDir, "crash.state")) >= kp.records
+			return relRecords(filepath.Join(setup.stateDir, "crash.state")) >= kp.records
 		case kp.appended > 0:
 			out.at = "maildir of the IMAP mailbox: a message stored"
 			return w.mailboxFiles(mailbox) >= kp.appended
@@ -273,7 +272,7 @@ func (w *relIMAPWorker) trial(n, k int, kp relIMAPKillPoint) (out relTrialOutcom
 	if waitErr != nil && !errors.As(waitErr, &ee) {
 		return relTrialOutcome{at: out.at, err: waitErr}
 	}
-	first := relResultOf(cmd, "", stderr.String(), time.Since(start))
+	first := resultOf(cmd, "", stderr.String(), time.Since(start))
 	out.firstCode = first.code
 	switch {
 	case first.code == 0, first.code == 128+int(w.signal):
@@ -295,7 +294,7 @@ func (w *relIMAPWorker) trial(n, k int, kp relIMAPKillPoint) (out relTrialOutcom
 		}
 	}
 
-	r, err := relExec(relRunTimeout, setup.Env, "--config", setup.Config, "-v", "sync")
+	r, err := setup.exec("-v", "sync")
 	if err != nil {
 		return relTrialOutcome{at: out.at, err: err}
 	}
@@ -317,7 +316,7 @@ func (w *relIMAPWorker) trial(n, k int, kp relIMAPKillPoint) (out relTrialOutcom
 	case !w.keep && len(onServer) != 0:
 		out.err = fmt.Errorf("delete mode: the server still holds %d messages", len(onServer))
 	default:
-		out.err = relCheckState(w.t, setup.StateDir, "crash", seeded, got, w.keep)
+		out.err = relCheckState(w.t, setup.stateDir, "crash", seeded, got, w.keep)
 	}
 	return out
 }

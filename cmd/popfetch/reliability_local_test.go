@@ -25,8 +25,8 @@ import (
 
 // relLocalCheck runs the common assertions of a local fault: exit code, one error line matching
 // want, the tally of dest (read by read) against the server, and the state. It records the case.
-func relLocalCheck(t *testing.T, name, did string, r relResult, code int, want string, seeded []relMessage,
-	read func() map[string]int, srv *pop3test.Server, setup *relSetup, keep bool) relTally {
+func relLocalCheck(t *testing.T, name, did string, r result, code int, want string, seeded []relMessage,
+	read func() map[string]int, srv *pop3test.Server, setup *profile, keep bool) relTally {
 	t.Helper()
 	if r.code != code {
 		t.Errorf("exit %d, want %d; stderr: %s", r.code, code, r.stderr)
@@ -46,7 +46,7 @@ func relLocalCheck(t *testing.T, name, did string, r relResult, code int, want s
 		t.Errorf("%v", tally)
 	}
 	if setup != nil {
-		if err := relCheckState(t, setup.StateDir, "acct", seeded, got, keep); err != nil {
+		if err := relCheckState(t, setup.stateDir, "acct", seeded, got, keep); err != nil {
 			t.Error(err)
 		}
 	}
@@ -59,9 +59,9 @@ func relLocalCheck(t *testing.T, name, did string, r relResult, code int, want s
 }
 
 // relRerun runs sync again once the fault is gone and checks that the job is complete.
-func relRerun(t *testing.T, seeded []relMessage, read func() map[string]int, srv *pop3test.Server, setup *relSetup) {
+func relRerun(t *testing.T, seeded []relMessage, read func() map[string]int, srv *pop3test.Server, setup *profile) {
 	t.Helper()
-	r := setup.run(t, nil, "sync")
+	r := setup.run("sync")
 	if r.code != 0 {
 		t.Fatalf("second run: exit %d: %s", r.code, r.stderr)
 	}
@@ -70,7 +70,7 @@ func relRerun(t *testing.T, seeded []relMessage, read func() map[string]int, srv
 	if !tally.ok() || tally.delivered != len(seeded) || tally.onServer != 0 {
 		t.Errorf("second run: %v", tally)
 	}
-	if err := relCheckState(t, setup.StateDir, "acct", seeded, got, false); err != nil {
+	if err := relCheckState(t, setup.stateDir, "acct", seeded, got, false); err != nil {
 		t.Errorf("second run: %v", err)
 	}
 }
@@ -89,8 +89,9 @@ func TestRelLocalMaildirUnderFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := filepath.Join(file, "Maildir")
-	setup := relWriteConfigIn(t, dir, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Deliver: "{maildir: " + md + "}"})
-	r := setup.run(t, nil, "sync")
+	setup := relNewProfile(t, dir)
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca, "deliver: {maildir: "+md+"}")
+	r := setup.run("sync")
 	relLocalCheck(t, "destination unwritable (maildir path under a regular file)", "refused before connecting",
 		r, exitIOErr, `not a directory`, seeded, func() map[string]int { return nil }, srv, setup, false)
 	if srv.Sessions() != 0 {
@@ -129,8 +130,9 @@ func TestRelLocalMaildirFull(t *testing.T) {
 	}
 	srv, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded)})
 	md := filepath.Join(fs, "Maildir")
-	setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Deliver: "{maildir: " + md + "}"})
-	r := setup.run(t, nil, "sync")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca, "deliver: {maildir: "+md+"}")
+	r := setup.run("sync")
 	read := relMaildirReader(t, md)
 	tally := relLocalCheck(t, "destination full (ENOSPC, maildir on a 64 KiB tmpfs, 30 messages of 5 KB)",
 		"delivered what fitted and deleted exactly that on the server; after more space, a second run fetched the rest",
@@ -147,19 +149,20 @@ func TestRelLocalStateFull(t *testing.T) {
 	fs := relMountTmpfs(t, 64<<10)
 	srv, ca := relServer(t, pop3test.Options{})
 	dir := t.TempDir()
-	setup := relWriteConfigIn(t, dir, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca})
+	setup := relNewProfile(t, dir)
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca)
 	// state_dir on the small tmpfs: a first run (nothing to fetch) creates the state and the lock,
 	// then a filler takes every free page, leaving the rest of the state file's page.
-	cfg, err := os.ReadFile(setup.Config)
+	cfg, err := os.ReadFile(setup.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	setup.StateDir = filepath.Join(fs, "state")
-	cfg = bytes.Replace(cfg, []byte("state_dir: "+filepath.Join(dir, "state")), []byte("state_dir: "+setup.StateDir), 1)
-	if err := os.WriteFile(setup.Config, cfg, 0o600); err != nil {
+	setup.stateDir = filepath.Join(fs, "state")
+	cfg = bytes.Replace(cfg, []byte("state_dir: "+filepath.Join(dir, "state")), []byte("state_dir: "+setup.stateDir), 1)
+	if err := os.WriteFile(setup.path, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := setup.run(t, nil, "sync"); r.code != 0 {
+	if r := setup.run("sync"); r.code != 0 {
 		t.Fatalf("first run: exit %d: %s", r.code, r.stderr)
 	}
 	filler, err := os.Create(filepath.Join(fs, "filler"))
@@ -175,7 +178,7 @@ func TestRelLocalStateFull(t *testing.T) {
 	filler.Close()
 	seeded := relMessages("sf", 60) // 60 pending records need more than the one page left
 	srv.SetMessages(relToServer(seeded))
-	r := setup.run(t, nil, "sync")
+	r := setup.run("sync")
 	read := relMaildirReader(t, relMaildir(dir, "acct"))
 	relLocalCheck(t, "state unwritable: disk full while recording a batch (state_dir on a full tmpfs)",
 		"made nothing visible, deleted nothing; after more space, a second run fetched everything",
@@ -215,8 +218,9 @@ func TestRelLocalMDA(t *testing.T) {
 			if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
 				t.Fatal(err)
 			}
-			setup := relWriteConfigIn(t, dir, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Deliver: fmt.Sprintf("{mda: [%q]}", script)})
-			r := setup.run(t, nil, "sync")
+			setup := relNewProfile(t, dir)
+			setup.addAt("acct", srv.Port(), "ca_file: "+ca, fmt.Sprintf("deliver: {mda: [%q]}", script))
+			r := setup.run("sync")
 			read := func() map[string]int { return relReadDir(t, out) }
 			tally := relLocalCheck(t, tc.name+" on the third message", "kept the two delivered (recorded, deleted on the server), left the others on the server",
 				r, tc.code, tc.want, seeded, read, srv, setup, false)
@@ -301,9 +305,9 @@ func TestRelLocalLMTP452(t *testing.T) {
 	go func() { s.Serve(ln); close(done) }()
 	t.Cleanup(func() { s.Close(); <-done })
 
-	setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca,
-		Deliver: fmt.Sprintf("{lmtp: {address: %q, recipient: alice@localhost}}", "unix:"+sock)})
-	r := setup.run(t, nil, "sync")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca, fmt.Sprintf("deliver: {lmtp: {address: %q, recipient: alice@localhost}}", "unix:"+sock))
+	r := setup.run("sync")
 	read := func() map[string]int {
 		backend.mu.Lock()
 		defer backend.mu.Unlock()
@@ -325,16 +329,16 @@ func TestRelLocalStateUnwritable(t *testing.T) {
 	relTrack(t)
 	for _, tc := range []struct {
 		name string
-		prep func(t *testing.T, setup *relSetup)
+		prep func(t *testing.T, setup *profile)
 		want string
 	}{
-		{"state unwritable: the state file is a directory", func(t *testing.T, setup *relSetup) {
-			if err := os.MkdirAll(filepath.Join(setup.StateDir, "acct.state"), 0o700); err != nil {
+		{"state unwritable: the state file is a directory", func(t *testing.T, setup *profile) {
+			if err := os.MkdirAll(filepath.Join(setup.stateDir, "acct.state"), 0o700); err != nil {
 				t.Fatal(err)
 			}
 		}, `acct\.state.*is a directory`},
-		{"state unwritable: state_dir under a regular file", func(t *testing.T, setup *relSetup) {
-			if err := os.WriteFile(setup.StateDir, []byte("x"), 0o600); err != nil {
+		{"state unwritable: state_dir under a regular file", func(t *testing.T, setup *profile) {
+			if err := os.WriteFile(setup.stateDir, []byte("x"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}, `not a directory`},
@@ -342,11 +346,12 @@ func TestRelLocalStateUnwritable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			seeded := relMessages("su", 3)
 			srv, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded)})
-			setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca})
+			setup := relNewProfile(t, t.TempDir())
+			setup.addAt("acct", srv.Port(), "ca_file: "+ca)
 			tc.prep(t, setup)
-			r := setup.run(t, nil, "sync")
+			r := setup.run("sync")
 			relLocalCheck(t, tc.name, "refused before connecting", r, exitIOErr, tc.want, seeded,
-				relMaildirReader(t, relMaildir(setup.Dir, "acct")), srv, nil, false)
+				relMaildirReader(t, relMaildir(setup.dir, "acct")), srv, nil, false)
 			if srv.Sessions() != 0 {
 				t.Errorf("popfetch connected %d times without a usable state", srv.Sessions())
 			}
@@ -388,11 +393,12 @@ func TestRelLocalStateCorrupt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			seeded := relMessages("sc", 4)
 			srv, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded)})
-			setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Keep: true})
-			if r := setup.run(t, nil, "sync"); r.code != 0 {
+			setup := relNewProfile(t, t.TempDir())
+			setup.addAt("acct", srv.Port(), "ca_file: "+ca, "keep: true")
+			if r := setup.run("sync"); r.code != 0 {
 				t.Fatalf("first run: exit %d: %s", r.code, r.stderr)
 			}
-			path := filepath.Join(setup.StateDir, "acct.state")
+			path := filepath.Join(setup.stateDir, "acct.state")
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -401,8 +407,8 @@ func TestRelLocalStateCorrupt(t *testing.T) {
 				t.Fatal(err)
 			}
 			sessions := srv.Sessions()
-			r := setup.run(t, nil, "sync")
-			md := relMaildir(setup.Dir, "acct")
+			r := setup.run("sync")
+			md := relMaildir(setup.dir, "acct")
 			if tc.code != 0 {
 				if srv.Sessions() != sessions {
 					t.Errorf("popfetch connected with a corrupt state")
@@ -438,11 +444,12 @@ func TestRelLocalStateTruncated(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			seeded := relMessages("tr", 6)
 			srv, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded)})
-			setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Keep: true})
-			if r := setup.run(t, nil, "sync"); r.code != 0 {
+			setup := relNewProfile(t, t.TempDir())
+			setup.addAt("acct", srv.Port(), "ca_file: "+ca, "keep: true")
+			if r := setup.run("sync"); r.code != 0 {
 				t.Fatalf("first run: exit %d: %s", r.code, r.stderr)
 			}
-			path := filepath.Join(setup.StateDir, "acct.state")
+			path := filepath.Join(setup.stateDir, "acct.state")
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -450,8 +457,8 @@ func TestRelLocalStateTruncated(t *testing.T) {
 			if err := os.WriteFile(path, b[:tc.cut(len(b))], 0o600); err != nil {
 				t.Fatal(err)
 			}
-			r := setup.run(t, nil, "sync")
-			got := relReadMaildir(t, relMaildir(setup.Dir, "acct"))
+			r := setup.run("sync")
+			got := relReadMaildir(t, relMaildir(setup.dir, "acct"))
 			tally := relCount(seeded, got, relServerData(srv))
 			t.Logf("exit %d, %v; stderr %s", r.code, tally, r.stderr)
 			if r.code != 0 {
@@ -475,12 +482,11 @@ func TestRelLocalMaildirVanishes(t *testing.T) {
 	// Message 2 trickles out slowly, so that the test can remove the maildir meanwhile.
 	srv, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded), Faults: []pop3test.Fault{
 		{Command: "RETR", Arg: "2", Count: 1, Action: pop3test.Drip, Delay: 2 * time.Millisecond}}})
-	setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Timeout: "10s"})
-	md := relMaildir(setup.Dir, "acct")
-	cmd := exec.Command(popfetchBin, "--config", setup.Config, "sync")
-	cmd.Env = setup.Env
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca, "timeout: 10s")
+	md := relMaildir(setup.dir, "acct")
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd := setup.command(nil, &stderr, "sync")
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -497,7 +503,7 @@ func TestRelLocalMaildirVanishes(t *testing.T) {
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatal(err)
 	}
-	r := relResultOf(cmd, "", stderr.String(), time.Since(start))
+	r := resultOf(cmd, "", stderr.String(), time.Since(start))
 	read := relMaildirReader(t, md)
 	relLocalCheck(t, "the maildir disappears mid-run (removed while a RETR is in flight)",
 		"failed to deliver, deleted nothing that was not delivered; a second run recreated the maildir and fetched everything",

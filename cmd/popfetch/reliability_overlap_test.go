@@ -4,9 +4,6 @@ package main
 // different accounts do not.
 
 import (
-	"bytes"
-	"errors"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,72 +12,6 @@ import (
 	"github.com/popfetch/popfetch/fetch/pop3/pop3test"
 )
 
-// relStarted is a run of the binary in the background.
-type relStarted struct {
-	cmd    *exec.Cmd
-	stderr bytes.Buffer
-	start  time.Time
-	done   chan struct{}
-	res    relResult
-	err    error
-}
-
-func (s *relSetup) start(t *testing.T, args ...string) *relStarted {
-	t.Helper()
-	r := &relStarted{done: make(chan struct{})}
-	r.cmd = exec.Command(popfetchBin, append([]string{"--config", s.Config}, args...)...)
-	r.cmd.Env = s.Env
-	r.cmd.Stderr = &r.stderr
-	r.start = time.Now()
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(r.done)
-		err := r.cmd.Wait()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			r.err = err
-			return
-		}
-		r.res = relResultOf(r.cmd, "", r.stderr.String(), time.Since(r.start))
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
-	return r
-}
-
-func (r *relStarted) running() bool {
-	select {
-	case <-r.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// wait waits for the run to end (at most relRunTimeout).
-func (r *relStarted) wait(t *testing.T) relResult {
-	t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(relRunTimeout):
-		r.cmd.Process.Kill()
-		<-r.done
-		t.Fatalf("run hung: %s", r.stderr.String())
-	}
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r.res
-}
-
 func TestRelOverlapSameAccount(t *testing.T) {
 	relTrack(t)
 	seeded := relMessages("ov", 3)
@@ -88,15 +19,16 @@ func TestRelOverlapSameAccount(t *testing.T) {
 	// lock meanwhile.
 	srv, ca := relServer(t, pop3test.Options{Messages: relToServer(seeded), Faults: []pop3test.Fault{
 		{Command: "RETR", Arg: "1", Count: 1, Action: pop3test.Drip, Delay: 3 * time.Millisecond}}})
-	setup := relWriteConfig(t, relProfile{Name: "acct", Port: srv.Port(), CAFile: ca, Timeout: "10s"})
-	first := setup.start(t, "sync")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("acct", srv.Port(), "ca_file: "+ca, "timeout: 10s")
+	first := setup.start("sync")
 	if !relWaitFor(relRunTimeout, func() bool { return relCountCommands(srv, 0, "RETR 1") > 0 }) {
 		t.Fatalf("the first run never sent RETR: %s", first.stderr.String())
 	}
 
 	// A second run exits 75 at once.
-	second := setup.run(t, nil, "sync")
-	if !first.running() {
+	second := setup.run("sync")
+	if first.exited() {
 		t.Fatal("the first run ended before the second was tried; the trickle is too fast")
 	}
 	line, err := relOneLine(second.stderr, "acct")
@@ -113,16 +45,16 @@ func TestRelOverlapSameAccount(t *testing.T) {
 		"exited at once ("+second.took.Round(time.Millisecond).String()+"): `"+strings.TrimPrefix(line, "popfetch: ")+"`", second.code, 0, 0)
 
 	// With --wait, a third run waits for the first to finish, then finds nothing to do.
-	third := setup.start(t, "sync", "--wait")
+	third := setup.start("sync", "--wait")
 	r1 := first.wait(t)
 	r3 := third.wait(t)
 	if r1.code != 0 || r3.code != 0 {
 		t.Errorf("first run exit %d (%s), waiting run exit %d (%s)", r1.code, r1.stderr, r3.code, r3.stderr)
 	}
-	if end1, end3 := first.start.Add(r1.took), third.start.Add(r3.took); end3.Before(end1) {
+	if end1, end3 := first.begun.Add(r1.took), third.begun.Add(r3.took); end3.Before(end1) {
 		t.Errorf("the waiting run ended before the first")
 	}
-	tally := relCount(seeded, relReadMaildir(t, relMaildir(setup.Dir, "acct")), relServerData(srv))
+	tally := relCount(seeded, relReadMaildir(t, relMaildir(setup.dir, "acct")), relServerData(srv))
 	if !tally.ok() || tally.delivered != len(seeded) {
 		t.Errorf("%v", tally)
 	}
@@ -136,15 +68,15 @@ func TestRelOverlapTwoAccounts(t *testing.T) {
 	seededA, seededB := relMessages("a", 2), relMessages("b", 2)
 	srvA, ca := relServer(t, pop3test.Options{Messages: relToServer(seededA), Faults: fault})
 	srvB, _ := relServer(t, pop3test.Options{Messages: relToServer(seededB), Faults: fault})
-	setup := relWriteConfig(t,
-		relProfile{Name: "a", Port: srvA.Port(), CAFile: ca, Timeout: "10s"},
-		relProfile{Name: "b", Port: srvB.Port(), CAFile: ca, Timeout: "10s"})
-	runA := setup.start(t, "sync", "a")
-	runB := setup.start(t, "sync", "b")
+	setup := relNewProfile(t, t.TempDir())
+	setup.addAt("a", srvA.Port(), "ca_file: "+ca, "timeout: 10s")
+	setup.addAt("b", srvB.Port(), "ca_file: "+ca, "timeout: 10s")
+	runA := setup.start("sync", "a")
+	runB := setup.start("sync", "b")
 	both := relWaitFor(relRunTimeout, func() bool {
 		return relCountCommands(srvA, 0, "RETR 1") > 0 && relCountCommands(srvB, 0, "RETR 1") > 0
 	})
-	concurrent := both && runA.running() && runB.running()
+	concurrent := both && !runA.exited() && !runB.exited()
 	rA, rB := runA.wait(t), runB.wait(t)
 	if !concurrent {
 		t.Errorf("the two accounts did not run at the same time")
@@ -152,8 +84,8 @@ func TestRelOverlapTwoAccounts(t *testing.T) {
 	if rA.code != 0 || rB.code != 0 {
 		t.Errorf("exit %d (%s) and %d (%s)", rA.code, rA.stderr, rB.code, rB.stderr)
 	}
-	tA := relCount(seededA, relReadMaildir(t, relMaildir(setup.Dir, "a")), relServerData(srvA))
-	tB := relCount(seededB, relReadMaildir(t, relMaildir(setup.Dir, "b")), relServerData(srvB))
+	tA := relCount(seededA, relReadMaildir(t, relMaildir(setup.dir, "a")), relServerData(srvA))
+	tB := relCount(seededB, relReadMaildir(t, relMaildir(setup.dir, "b")), relServerData(srvB))
 	if !tA.ok() || !tB.ok() || tA.delivered != 2 || tB.delivered != 2 {
 		t.Errorf("a: %v; b: %v", tA, tB)
 	}

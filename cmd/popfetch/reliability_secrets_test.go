@@ -96,37 +96,36 @@ cat > '%s/msg.'$$
 		{"apop", "apop", "password_env: " + relPasswordEnv},
 		{"xoauth2", "xoauth2", "password_env: " + relTokenEnv},
 		{"oauthbearer", "oauthbearer", "password_env: " + relTokenEnv},
-		{"auto", "", "password_env: " + relPasswordEnv},
+		{"auto", "-", "password_env: " + relPasswordEnv},
 	}
-	var profiles []relProfile
+	setup := relNewProfile(t, dir)
 	var names []string
 	for _, server := range []struct {
 		tag string
 		srv *pop3test.Server
 	}{{"", good}, {"wrong-", wrong}, {"drop-", drop}, {"broken-", afterLogin}} {
 		for _, a := range accts {
-			p := relProfile{Name: server.tag + a.name, Port: server.srv.Port(), CAFile: ca, Auth: a.auth, Password: a.source, Keep: true}
+			kv := []string{"ca_file: " + ca, "auth: " + a.auth, "keep: true", "password_env: -", a.source}
 			if a.name == "user" {
-				p.Deliver = fmt.Sprintf("{mda: [%q]}", mda)
+				kv = append(kv, fmt.Sprintf("deliver: {mda: [%q]}", mda))
 			}
-			profiles = append(profiles, p)
-			names = append(names, p.Name)
+			setup.addAt(server.tag+a.name, server.srv.Port(), kv...)
+			names = append(names, server.tag+a.name)
 		}
 	}
-	profiles = append(profiles, relProfile{Name: "badcommand", Port: good.Port(), CAFile: ca, Password: fmt.Sprintf("password_command: [%q]", badScript)})
+	setup.addAt("badcommand", good.Port(), "ca_file: "+ca, "password_env: -", fmt.Sprintf("password_command: [%q]", badScript))
 	names = append(names, "badcommand")
-	setup := relWriteConfigIn(t, dir, profiles...)
-	setup.Env = append(setup.Env, relTokenEnv+"="+relToken)
+	setup.env = append(setup.env, relTokenEnv+"="+relToken)
 
 	var runs []struct {
 		args []string
-		r    relResult
+		r    result
 	}
-	do := func(args ...string) relResult {
-		r := setup.run(t, nil, args...)
+	do := func(args ...string) result {
+		r := setup.run(args...)
 		runs = append(runs, struct {
 			args []string
-			r    relResult
+			r    result
 		}{args, r})
 		return r
 	}
@@ -190,7 +189,7 @@ cat > '%s/msg.'$$
 
 	// Files popfetch wrote: no secret; modes 0600 and 0700 for what it created (the state directory
 	// and the maildirs; the test made the rest).
-	created := map[string]bool{setup.StateDir: true}
+	created := map[string]bool{setup.stateDir: true}
 	for _, n := range names {
 		created[relMaildir(dir, n)] = true
 	}

@@ -30,7 +30,7 @@ func TestMaxConnectionsSync(t *testing.T) {
 	p := newProfile(t)
 	var maildirs []string
 	for i := range 12 {
-		maildirs = append(maildirs, p.addAt(fmt.Sprintf("acct%02d", i), b.port(), s.CACertPEM(),
+		maildirs = append(maildirs, p.addAt(fmt.Sprintf("acct%02d", i), b.port(), "ca_file: "+p.caFile(s.CACertPEM()),
 			"tls: none", "ca_file: -", "max_messages: 1", "timeout: 30s", "max_connections: 3"))
 	}
 	r := p.run("sync", "--jobs", "8")
@@ -56,7 +56,7 @@ func TestDaemonMaxConnections(t *testing.T) {
 	b := newBarrier(t, s.Addr(), 3)
 	p := newProfile(t)
 	for i := range 12 {
-		p.addAt(fmt.Sprintf("acct%02d", i), b.port(), s.CACertPEM(),
+		p.addAt(fmt.Sprintf("acct%02d", i), b.port(), "ca_file: "+p.caFile(s.CACertPEM()),
 			"tls: none", "ca_file: -", "max_messages: 1", "timeout: 30s", "interval: 1h", "max_connections: 3")
 	}
 	d := daemonStart(t, p.path, "-v", "daemon")

@@ -169,7 +169,8 @@ func TestStatusWithDaemon(t *testing.T) {
 	cfg := daemonWriteConfig(t, dir, work)
 	d := daemonStart(t, cfg, "daemon")
 	daemonWaitDelivered(t, work, 2)
-	p := &profile{t: t, dir: dir, stateDir: filepath.Join(dir, "state"), path: cfg}
+	p := newProfileIn(t, dir, nil, time.Minute) // runs as newProfile's do
+	p.path = cfg
 	daemonWaitFor(t, "the daemon's timetable after the first poll", func() bool {
 		ds, _ := store.ReadDaemonStatus(p.stateDir)
 		return ds != nil && !ds.Accounts["work"].Polling && !ds.Accounts["work"].NextPoll.IsZero()
