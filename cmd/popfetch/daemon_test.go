@@ -29,19 +29,19 @@ const daemonDeadline = 15 * time.Second
 // daemonLogLine is the shape of every line the daemon logs on stderr: a UTC time, then who it is about.
 var daemonLogLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ [A-Za-z0-9._-]+: `)
 
-// daemonBuffer collects a child's stderr.
-type daemonBuffer struct {
+// syncBuffer is a bytes.Buffer safe for a child's output and the test reading it at once.
+type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *daemonBuffer) Write(p []byte) (int, error) {
+func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *daemonBuffer) String() string {
+func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
@@ -50,7 +50,7 @@ func (b *daemonBuffer) String() string {
 // daemonProc is a running `popfetch daemon`, killed when the test ends.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stderr daemonBuffer
+	stderr syncBuffer
 	exited chan struct{}
 }
 
@@ -64,9 +64,18 @@ func daemonEnv(t *testing.T) []string {
 // (and so handles SIGHUP and SIGUSR1).
 func daemonStart(t *testing.T, cfg string, args ...string) *daemonProc {
 	t.Helper()
-	p := &daemonProc{exited: make(chan struct{})}
-	p.cmd = exec.Command(popfetchBin, append([]string{"--config", cfg}, args...)...)
-	p.cmd.Env = daemonEnv(t)
+	cmd := exec.Command(popfetchBin, append([]string{"--config", cfg}, args...)...)
+	cmd.Env = daemonEnv(t)
+	p := startLogged(t, cmd)
+	p.waitLog(t, "popfetch: daemon started")
+	return p
+}
+
+// startLogged starts cmd with its stderr collected as it comes (waitLog), and kills it when the
+// test ends; the log is shown when the test fails or with -v.
+func startLogged(t *testing.T, cmd *exec.Cmd) *daemonProc {
+	t.Helper()
+	p := &daemonProc{cmd: cmd, exited: make(chan struct{})}
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -79,10 +88,9 @@ func daemonStart(t *testing.T, cfg string, args ...string) *daemonProc {
 		p.cmd.Process.Kill()
 		<-p.exited
 		if t.Failed() || testing.Verbose() {
-			t.Logf("daemon log:\n%s", p.stderr.String())
+			t.Logf("popfetch's stderr:\n%s", p.stderr.String())
 		}
 	})
-	p.waitLog(t, "popfetch: daemon started")
 	return p
 }
 

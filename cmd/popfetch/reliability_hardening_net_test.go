@@ -525,25 +525,9 @@ func relManyAccounts(t *testing.T, n int, kv ...string) (setup *profile, servers
 // it when the test ends.
 func relStartWrapped(t *testing.T, env, wrapper []string, args ...string) *daemonProc {
 	t.Helper()
-	p := &daemonProc{exited: make(chan struct{})}
-	p.cmd = exec.Command(wrapper[0], append(wrapper[1:], append([]string{popfetchBin}, args...)...)...)
-	p.cmd.Env = env
-	p.cmd.Stderr = &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() || testing.Verbose() {
-			t.Logf("popfetch's stderr:\n%s", p.stderr.String())
-		}
-	})
-	return p
+	cmd := exec.Command(wrapper[0], append(wrapper[1:], append([]string{popfetchBin}, args...)...)...)
+	cmd.Env = env
+	return startLogged(t, cmd)
 }
 
 // TestRelHardeningFileLimit (issue 17.7): 40 accounts at once (--jobs 40) with 64 file descriptors.

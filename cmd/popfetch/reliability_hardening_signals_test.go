@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,28 +34,10 @@ import (
 // room for a loaded machine. Before the fix, these runs never exited.
 const relSignalDeadline = 5 * time.Second
 
-// relBuffer is a bytes.Buffer safe for a child's output and the test reading it at once.
-type relBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *relBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *relBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // relProc is a running popfetch, killed when the test ends.
 type relProc struct {
 	cmd    *exec.Cmd
-	stderr relBuffer
+	stderr syncBuffer
 	done   chan struct{}
 }
 
