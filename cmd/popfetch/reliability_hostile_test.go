@@ -183,9 +183,35 @@ func relHostileCases(t *testing.T) []*relHostileCase {
 			opts: fault(pop3test.Fault{Command: "RETR", Arg: "2", Count: 1, Action: pop3test.Reply, Reply: "-ERR message is being scanned"}), rerun: true, code: exitProtocol, want: `being scanned`},
 		{name: "TLS handshake never answered (the server accepts and says nothing)", did: "timed out: a temporary failure, not a certificate problem",
 			prof: func(s *pop3test.Server) []string { return []string{fmt.Sprintf("port: %d", relSilentPort(t))} }, code: exitTempFail, want: `deadline|too slow|timed? ?out|no answer in time`},
+		{name: "the server hangs up during the TLS handshake", did: "reported a dropped connection: a temporary failure, not a certificate problem",
+			prof: func(s *pop3test.Server) []string { return []string{fmt.Sprintf("port: %d", relHangupPort(t))} }, code: exitTempFail, want: `TLS handshake .*closed the connection`},
 		{name: "nothing listening (connection refused)", did: "reported a temporary failure",
 			prof: func(s *pop3test.Server) []string { return []string{fmt.Sprintf("port: %d", relClosedPort(t))} }, code: exitTempFail, want: `refused`},
 	}
+}
+
+// relHangupPort returns a loopback port that accepts connections and closes them at once.
+func relHangupPort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // relSilentPort returns a loopback port that accepts connections and never sends a byte.
