@@ -123,6 +123,9 @@ type Gmail struct {
 	batch    []gmailMessage
 	labelIDs []string // resolved once; nil until the first Commit
 	buf      []byte
+	// uploaded holds, for each message a killed run left in the spool, when that run last finished
+	// uploading it (the spool file's modification time; by the spool file's nonce): Resolve's grace.
+	uploaded map[string]time.Time
 }
 
 type gmailMessage struct {
@@ -188,8 +191,13 @@ func NewGmail(opts GmailOptions) (*Gmail, error) {
 	}
 	// What a killed run left in the spool is of no use: its messages are still on the POP server or
 	// settled by Resolve. The caller holds the account's lock, so no other run is writing there.
+	// Each file's modification time says when its last upload ended (importOne), for Resolve.
+	uploaded := map[string]time.Time{}
 	if stale, err := filepath.Glob(filepath.Join(opts.SpoolDir, "gmail-*.eml")); err == nil {
 		for _, f := range stale {
+			if fi, err := os.Lstat(f); err == nil {
+				uploaded[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "gmail-"), ".eml")] = fi.ModTime()
+			}
 			os.Remove(f)
 		}
 	}
@@ -197,7 +205,7 @@ func NewGmail(opts GmailOptions) (*Gmail, error) {
 	if client == nil {
 		client = NewGmailHTTPClient(opts.Timeout)
 	}
-	return &Gmail{opts: opts, client: client, base: base, buf: make([]byte, 32<<10)}, nil
+	return &Gmail{opts: opts, client: client, base: base, buf: make([]byte, 32<<10), uploaded: uploaded}, nil
 }
 
 // isRedirect reports whether err is a refused redirect: api_url (or a proxy) is wrong, and trying
@@ -293,6 +301,9 @@ func (g *Gmail) Deliver(ctx context.Context, env Envelope, body io.Reader) (Pend
 		os.Remove(path)
 		return Pending{}, ioErr("write", path, err)
 	}
+	// Not uploaded yet: an old modification time, which uploadEnd replaces (Resolve's grace counts
+	// only uploads). Should this fail, the next run after a crash merely waits out a grace.
+	os.Chtimes(path, time.Time{}, notUploaded)
 
 	uidHash := sha256.Sum256([]byte(env.UID))
 	m := gmailMessage{uid: env.UID, path: path, size: size,
@@ -412,7 +423,8 @@ func (g *Gmail) Close() error { return g.Abort() }
 
 // Resolve reports which pending imports Gmail has (see Gmail), Concurrency searches at a time. An
 // error to search fails it: the state keeps the entries pending, and nothing is fetched again until
-// the search works.
+// the search works. A message not found whose upload a killed run completed less than the timeout
+// ago is searched for again once that time has passed (resolveLate).
 func (g *Gmail) Resolve(refs []string) (map[string]bool, error) {
 	ctx, cancel := context.WithCancel(g.opts.Context)
 	defer cancel()
@@ -432,7 +444,7 @@ func (g *Gmail) Resolve(refs []string) (map[string]bool, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ours := strings.HasPrefix(msgID, "<popfetch.") && strings.HasSuffix(msgID, "@"+GmailMarkerDomain+">")
+			ours := ourMessageID(msgID)
 			found, err := g.find(ctx, "", marker, msgID, ours)
 			mu.Lock()
 			defer mu.Unlock()
@@ -449,6 +461,50 @@ func (g *Gmail) Resolve(refs []string) (map[string]bool, error) {
 	wg.Wait()
 	if firstErr != nil {
 		return nil, firstErr
+	}
+	return g.resolveLate(ctx, visible)
+}
+
+// resolveLate searches again, once their grace is over, for the messages not found whose upload a
+// killed run had completed less than the timeout ago: Gmail may still have been storing them when
+// Resolve first looked (nobody waits for the answer to a killed run's request), and a late import
+// must be seen rather than duplicated. The wait happens only when a run restarts within the timeout
+// of a crash in the middle of a Commit.
+func (g *Gmail) resolveLate(ctx context.Context, visible map[string]bool) (map[string]bool, error) {
+	var late []string
+	var until time.Time
+	for ref, found := range visible {
+		marker, _, _ := parseGmailRef(ref)
+		nonce := marker[strings.LastIndexByte(marker, '.')+1:]
+		at, ok := g.uploaded[nonce]
+		if found || !ok {
+			continue
+		}
+		if end := at.Add(g.opts.Timeout + 2*time.Second); time.Now().Before(end) {
+			late = append(late, ref)
+			if end.After(until) {
+				until = end
+			}
+		}
+	}
+	if len(late) == 0 {
+		return visible, nil
+	}
+	t := time.NewTimer(time.Until(until))
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return nil, ctx.Err()
+	}
+	for _, ref := range late {
+		marker, msgID, _ := parseGmailRef(ref)
+		ours := ourMessageID(msgID)
+		found, err := g.find(ctx, "", marker, msgID, ours)
+		if err != nil {
+			return nil, err
+		}
+		visible[ref] = found
 	}
 	return visible, nil
 }
@@ -515,7 +571,7 @@ func (g *Gmail) importOne(ctx context.Context, m *gmailMessage) error {
 	length := int64(len(head)+len(m.prefix)+len(tail)) + m.size
 	body := func() io.Reader {
 		return io.MultiReader(strings.NewReader(head), bytes.NewReader(m.prefix),
-			io.NewSectionReader(f, 0, m.size), strings.NewReader(tail))
+			io.NewSectionReader(f, 0, m.size), strings.NewReader(tail), uploadEnd(m.path))
 	}
 	q := url.Values{"uploadType": {"multipart"}, "internalDateSource": {g.opts.InternalDateSource},
 		"neverMarkSpam":      {strconv.FormatBool(g.opts.NeverMarkSpam)},
@@ -534,6 +590,27 @@ func (g *Gmail) importOne(ctx context.Context, m *gmailMessage) error {
 	check := func(ctx context.Context) (bool, error) { return g.find(ctx, m.uid, m.marker, m.msgID, m.ours) }
 	_, err = g.do(ctx, "import", m.uid, req, check)
 	return err
+}
+
+// ourMessageID reports whether msgID is one popfetch gave a message that had none: only that
+// message can carry it, so a search hit needs no check of the marker.
+func ourMessageID(msgID string) bool {
+	return strings.HasPrefix(msgID, "<popfetch.") && strings.HasSuffix(msgID, "@"+GmailMarkerDomain+">")
+}
+
+// notUploaded is the modification time of a spool file whose message has not been uploaded.
+var notUploaded = time.Unix(1, 0)
+
+// uploadEnd is an empty reader that, when the HTTP client reaches it (the whole request has been
+// handed over), sets the spool file's modification time to now: if this run is killed while Gmail
+// stores the message, the next run's Resolve knows when the request was complete (NewGmail reads the
+// time, Resolve waits out its grace).
+type uploadEnd string
+
+func (p uploadEnd) Read([]byte) (int, error) {
+	now := time.Now()
+	os.Chtimes(string(p), now, now)
+	return 0, io.EOF
 }
 
 // resolveLabels returns the label IDs for every message: SystemLabels plus Labels by name, created

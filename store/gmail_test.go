@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -453,5 +454,64 @@ func TestGmailResolveNoScope(t *testing.T) {
 	if code := exitCodeOf(err); code != 77 || !strings.Contains(err.Error(), "gmail.readonly") ||
 		!strings.Contains(err.Error(), "popfetch oauth2 login --deliver work") {
 		t.Fatalf("Resolve: %v (exit %d)", err, code)
+	}
+}
+
+// TestGmailResolveLateImport: a run is killed after uploading a message whole and before Gmail has
+// answered, and Gmail stores it only after the next run's first search. The next run's Resolve waits
+// out the grace (the upload's end, which the spool file records, plus the timeout) and searches again:
+// the message is seen as delivered, not fetched and imported a second time.
+func TestGmailResolveLateImport(t *testing.T) {
+	srv := gmailtest.NewServer(t, nil)
+	spool := filepath.Join(t.TempDir(), "spool")
+	held, hold := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	var heldOnce sync.Once
+	srv.OnRequest(func(op string) {
+		if op == "import" {
+			heldOnce.Do(func() { close(held) })
+			<-hold
+		}
+	})
+	killed := gmailDest(t, srv, func(o *GmailOptions) { o.SpoolDir, o.Timeout = spool, time.Second })
+	t.Cleanup(release) // before killed's Close, which waits for its Commit
+	p := gmailDeliver(t, killed, "u1", "Subject: stored late\n\nx\n")
+	go killed.Commit(context.Background(), nil) // "killed": nobody reads its answer
+	<-held
+
+	next := gmailDest(t, srv, func(o *GmailOptions) { o.SpoolDir, o.Timeout = spool, time.Second })
+	var searches atomic.Int32
+	srv.OnAnswered(func(op string) {
+		if searches.Add(1) == 1 {
+			release() // Gmail stores the killed run's message only now
+		}
+	})
+	vis, err := next.Resolve([]string{p.Ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vis[p.Ref] {
+		t.Errorf("Resolve after %d search(es): the late import is not seen; the message would be imported twice", searches.Load())
+	}
+	if n := searches.Load(); n != 2 {
+		t.Errorf("%d searches, want 2 (one, then one after the grace)", n)
+	}
+}
+
+// TestGmailResolveNotUploaded: messages a killed run had spooled but not uploaded cost the next run
+// no grace: Gmail cannot be storing them, so Resolve searches once.
+func TestGmailResolveNotUploaded(t *testing.T) {
+	srv := gmailtest.NewServer(t, nil)
+	spool := filepath.Join(t.TempDir(), "spool")
+	killed := gmailDest(t, srv, func(o *GmailOptions) { o.SpoolDir, o.Timeout = spool, time.Minute })
+	p := gmailDeliver(t, killed, "u1", "Subject: spooled only\n\nx\n")
+
+	next := gmailDest(t, srv, func(o *GmailOptions) { o.SpoolDir, o.Timeout = spool, time.Minute })
+	vis, err := next.Resolve([]string{p.Ref})
+	if err != nil || vis[p.Ref] {
+		t.Fatalf("Resolve = %v, %v; want not visible", vis, err)
+	}
+	if n := srv.Requests("search"); n != 1 {
+		t.Errorf("%d searches, want 1 (no grace for a message never uploaded)", n)
 	}
 }

@@ -80,6 +80,7 @@ type Server struct {
 	seq      int
 	expired  map[string]bool
 	hook     func(op string)
+	answered func(op string)
 	imported func(n int)
 
 	// Requests being handled (Settle). A count under a mutex, not a WaitGroup: a request may arrive
@@ -197,6 +198,13 @@ func (s *Server) OnRequest(f func(op string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hook = f
+}
+
+// OnAnswered calls f (outside the server's lock) after a search has been answered, with "search".
+func (s *Server) OnAnswered(f func(op string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answered = f
 }
 
 // OnImported calls f (outside the server's lock) after the n-th import (counting from 1) is stored and
@@ -408,6 +416,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			hits = append(hits, map[string]string{"id": m.ID, "threadId": m.ID})
 		}
 	}
+	answered := s.answered
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	res := map[string]any{"resultSizeEstimate": len(hits)}
@@ -415,6 +424,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		res["messages"] = hits
 	}
 	json.NewEncoder(w).Encode(res)
+	if answered != nil {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		answered("search")
+	}
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
