@@ -14,7 +14,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -82,13 +81,6 @@ type Server struct {
 	hook     func(op string)
 	answered func(op string)
 	imported func(n int)
-
-	// Requests being handled (Settle). A count under a mutex, not a WaitGroup: a request may arrive
-	// while Settle waits.
-	inflightMu sync.Mutex
-	inflight   int
-	busy       map[net.Conn]bool // connections New or Active: a request may be on its way in
-	idle       *sync.Cond
 }
 
 type fault struct {
@@ -98,17 +90,6 @@ type fault struct {
 	reason     string
 	retryAfter string
 	apply      bool // for import: import the message, then answer with the fault
-}
-
-// Settle waits until every request the server has received is handled, and every connection that
-// may still carry one is idle or closed: a request whose client was killed after sending it whole is
-// still imported (as Gmail would), and a search made before that would not see it.
-func (s *Server) Settle() {
-	s.inflightMu.Lock()
-	defer s.inflightMu.Unlock()
-	for s.inflight > 0 || len(s.busy) > 0 {
-		s.idle.Wait()
-	}
 }
 
 // NewServer starts a Server on 127.0.0.1 and closes it when the test ends.
@@ -136,33 +117,7 @@ func NewServer(t testing.TB, opts *Options) *Server {
 		t.Errorf("gmailtest: unexpected request %s %s", r.Method, r.URL)
 		apiError(w, http.StatusNotFound, "notFound", "Not Found")
 	})
-	s.idle = sync.NewCond(&s.inflightMu)
-	s.busy = map[net.Conn]bool{}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.inflightMu.Lock()
-		s.inflight++
-		s.inflightMu.Unlock()
-		defer func() {
-			s.inflightMu.Lock()
-			if s.inflight--; s.inflight == 0 {
-				s.idle.Broadcast()
-			}
-			s.inflightMu.Unlock()
-		}()
-		mux.ServeHTTP(w, r)
-	}))
-	s.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		s.inflightMu.Lock()
-		defer s.inflightMu.Unlock()
-		if st == http.StateNew || st == http.StateActive {
-			s.busy[c] = true
-			return
-		}
-		delete(s.busy, c)
-		if len(s.busy) == 0 {
-			s.idle.Broadcast()
-		}
-	}
+	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.Start()
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
