@@ -294,6 +294,18 @@ func TestDaemonMetrics(t *testing.T) {
 	if v := s[`popfetch_login_delay_until_timestamp_seconds{account="slow"}`]; v < now+800 || v > now+901 {
 		t.Errorf("slow's LOGIN-DELAY until %v, not about 900 s after %v", v, now)
 	}
+	polls := 0.0
+	for k, v := range s {
+		if strings.HasPrefix(k, "popfetch_polls_total{") {
+			polls += v
+		}
+	}
+	if v := s[`popfetch_poll_lag_seconds_count`]; v != polls || v < 3 {
+		t.Errorf("popfetch_poll_lag_seconds_count %v, want one per poll (%v)", v, polls)
+	}
+	if v := s[`popfetch_poll_lag_seconds_bucket{le="+Inf"}`]; v != polls {
+		t.Errorf("popfetch_poll_lag_seconds +Inf bucket %v, want %v", v, polls)
+	}
 	if v := s[`popfetch_poll_duration_seconds_bucket{account="work",le="+Inf"}`]; v != 1 {
 		t.Errorf("work's duration histogram +Inf bucket %v", v)
 	}

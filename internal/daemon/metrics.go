@@ -32,16 +32,18 @@ import (
 // nothing new on a near server to one that fetches a large mailbox.
 var pollBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 
+// lagBuckets are the upper bounds of popfetch_poll_lag_seconds' buckets: from a poll that started on
+// time to one an hour late (every job busy, a host at its max_connections, a machine that slept).
+var lagBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}
+
 // accountMetrics are one account's series.
 type accountMetrics struct {
 	messages, bytes float64
 	polls           map[pollKey]float64
-	durCount        uint64
-	durSum          float64
-	durBuckets      []uint64 // cumulative counts are computed when written
-	lastSuccess     float64  // Unix seconds; 0: never (the series is left out)
-	nextPoll        float64  // Unix seconds; 0: none known (polling, stopping)
-	loginDelay      float64  // Unix seconds; 0: none
+	dur             histogram // popfetch_poll_duration_seconds
+	lastSuccess     float64   // Unix seconds; 0: never (the series is left out)
+	nextPoll        float64   // Unix seconds; 0: none known (polling, stopping)
+	loginDelay      float64   // Unix seconds; 0: none
 	failures        float64
 }
 
@@ -57,6 +59,7 @@ type daemonMetrics struct {
 	accts    map[string]*accountMetrics
 	inFlight int
 	stopping bool
+	lag      histogram // popfetch_poll_lag_seconds, every account
 
 	srv    *http.Server
 	served chan struct{} // closed when the server's Serve returns
@@ -151,7 +154,7 @@ func (m *daemonMetrics) accounts(accts []*config.Account) {
 	for _, a := range accts {
 		am := m.accts[a.Name]
 		if am == nil {
-			am = &accountMetrics{polls: map[pollKey]float64{}, durBuckets: make([]uint64, len(pollBuckets)),
+			am = &accountMetrics{polls: map[pollKey]float64{},
 				nextPoll: float64(time.Now().Unix())} // due now
 			m.fromStatus(a.Name, am)
 		}
@@ -173,6 +176,7 @@ func (m *daemonMetrics) pollEnded(p polled, next time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.inFlight--
+	m.lag.observe(p.lag.Seconds(), lagBuckets)
 	a := m.accts[p.name]
 	if a == nil {
 		return // removed from the configuration meanwhile
@@ -185,14 +189,7 @@ func (m *daemonMetrics) pollEnded(p polled, next time.Time) {
 	a.messages += float64(p.res.Retrieved)
 	a.bytes += float64(p.res.Bytes)
 	s := p.took.Seconds()
-	a.durCount++
-	a.durSum += s
-	for i, le := range pollBuckets {
-		if s <= le {
-			a.durBuckets[i]++
-			break
-		}
-	}
+	a.dur.observe(s, pollBuckets)
 	a.nextPoll = 0
 	if !next.IsZero() {
 		a.nextPoll = float64(next.Unix())
@@ -249,15 +246,7 @@ func (m *daemonMetrics) write(b *bytes.Buffer) {
 	}
 	family("popfetch_poll_duration_seconds", "histogram", "How long polls took.")
 	for _, n := range names {
-		a := m.accts[n]
-		var cum uint64
-		for i, le := range pollBuckets {
-			cum += a.durBuckets[i]
-			fmt.Fprintf(b, "popfetch_poll_duration_seconds_bucket{account=%s,le=\"%s\"} %d\n", labelValue(n), fmtFloat(le), cum)
-		}
-		fmt.Fprintf(b, "popfetch_poll_duration_seconds_bucket{account=%s,le=\"+Inf\"} %d\n", labelValue(n), a.durCount)
-		fmt.Fprintf(b, "popfetch_poll_duration_seconds_sum{account=%s} %s\n", labelValue(n), fmtFloat(a.durSum))
-		fmt.Fprintf(b, "popfetch_poll_duration_seconds_count{account=%s} %d\n", labelValue(n), a.durCount)
+		m.accts[n].dur.write(b, "popfetch_poll_duration_seconds", "account="+labelValue(n), pollBuckets)
 	}
 	perAccount("popfetch_last_success_timestamp_seconds", "gauge", "When the account was last synced successfully (Unix time; absent if never).",
 		func(a *accountMetrics) (float64, bool) { return a.lastSuccess, a.lastSuccess != 0 })
@@ -267,6 +256,8 @@ func (m *daemonMetrics) write(b *bytes.Buffer) {
 		func(a *accountMetrics) (float64, bool) { return a.loginDelay, true })
 	perAccount("popfetch_consecutive_failures", "gauge", "Polls that failed (temporarily or not) since the last success.",
 		func(a *accountMetrics) (float64, bool) { return a.failures, true })
+	family("popfetch_poll_lag_seconds", "histogram", "How late polls started after they were due.")
+	m.lag.write(b, "popfetch_poll_lag_seconds", "", lagBuckets)
 	family("popfetch_polls_in_flight", "gauge", "Polls running now.")
 	fmt.Fprintf(b, "popfetch_polls_in_flight %d\n", m.inFlight)
 	family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
@@ -283,4 +274,49 @@ func labelValue(s string) string {
 // fmtFloat formats a sample value: integers without an exponent, others as Go's shortest form.
 func fmtFloat(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// histogram is one histogram's counts; buckets[i] counts the observations in (bounds[i-1], bounds[i]]
+// (cumulated when written).
+type histogram struct {
+	count   uint64
+	sum     float64
+	buckets []uint64
+}
+
+// write writes the histogram's samples: name_bucket (cumulative, le last), name_sum and name_count,
+// with labels ("k=\"v\"", or "") on each.
+func (h *histogram) write(b *bytes.Buffer, name, labels string, bounds []float64) {
+	sep := ""
+	if labels != "" {
+		sep = ","
+	}
+	var cum uint64
+	for i, le := range bounds {
+		if i < len(h.buckets) {
+			cum += h.buckets[i]
+		}
+		fmt.Fprintf(b, "%s_bucket{%s%sle=\"%s\"} %d\n", name, labels, sep, fmtFloat(le), cum)
+	}
+	fmt.Fprintf(b, "%s_bucket{%s%sle=\"+Inf\"} %d\n", name, labels, sep, h.count)
+	braced := ""
+	if labels != "" {
+		braced = "{" + labels + "}"
+	}
+	fmt.Fprintf(b, "%s_sum%s %s\n", name, braced, fmtFloat(h.sum))
+	fmt.Fprintf(b, "%s_count%s %d\n", name, braced, h.count)
+}
+
+func (h *histogram) observe(v float64, bounds []float64) {
+	if h.buckets == nil {
+		h.buckets = make([]uint64, len(bounds))
+	}
+	h.count++
+	h.sum += v
+	for i, le := range bounds {
+		if v <= le {
+			h.buckets[i]++
+			return
+		}
+	}
 }
