@@ -126,6 +126,7 @@ type Gmail struct {
 	// uploaded holds, for each message a killed run left in the spool, when that run last finished
 	// uploading it (the spool file's modification time; by the spool file's nonce): Resolve's grace.
 	uploaded map[string]time.Time
+	stale    []string // those files, removed once settled (removeStale)
 }
 
 type gmailMessage struct {
@@ -189,23 +190,24 @@ func NewGmail(opts GmailOptions) (*Gmail, error) {
 	if err := os.MkdirAll(opts.SpoolDir, 0o700); err != nil {
 		return nil, ioErr("mkdir", opts.SpoolDir, err)
 	}
-	// What a killed run left in the spool is of no use: its messages are still on the POP server or
-	// settled by Resolve. The caller holds the account's lock, so no other run is writing there.
-	// Each file's modification time says when its last upload ended (importOne), for Resolve.
+	// What a killed run left in the spool holds no mail of its own: its messages are still on the POP
+	// server or settled by Resolve. But each file's modification time says when its upload ended
+	// (uploadEnd), which Resolve's grace needs: the files stay until Resolve has settled the pending
+	// entries, or until the first Commit (a run killed during the grace leaves them to the next). The
+	// caller holds the account's lock, so no other run is writing there.
 	uploaded := map[string]time.Time{}
-	if stale, err := filepath.Glob(filepath.Join(opts.SpoolDir, "gmail-*.eml")); err == nil {
-		for _, f := range stale {
-			if fi, err := os.Lstat(f); err == nil {
-				uploaded[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "gmail-"), ".eml")] = fi.ModTime()
-			}
-			os.Remove(f)
+	stale, _ := filepath.Glob(filepath.Join(opts.SpoolDir, "gmail-*.eml"))
+	for _, f := range stale {
+		if fi, err := os.Lstat(f); err == nil {
+			uploaded[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "gmail-"), ".eml")] = fi.ModTime()
 		}
 	}
 	client := opts.Client
 	if client == nil {
 		client = NewGmailHTTPClient(opts.Timeout)
 	}
-	return &Gmail{opts: opts, client: client, base: base, buf: make([]byte, 32<<10), uploaded: uploaded}, nil
+	return &Gmail{opts: opts, client: client, base: base, buf: make([]byte, 32<<10), uploaded: uploaded,
+		stale: stale}, nil
 }
 
 // isRedirect reports whether err is a refused redirect: api_url (or a proxy) is wrong, and trying
@@ -346,6 +348,7 @@ func (g *Gmail) Commit(ctx context.Context, journal func([]Pending) error) error
 		return nil
 	}
 	defer g.abortLocked()
+	g.removeStale() // the run has settled what a killed run left (OpenAccount resolves first)
 	if g.labelIDs == nil {
 		ids, err := g.resolveLabels(ctx)
 		if err != nil {
@@ -462,7 +465,21 @@ func (g *Gmail) Resolve(refs []string) (map[string]bool, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	return g.resolveLate(ctx, visible)
+	visible, err := g.resolveLate(ctx, visible)
+	if err == nil {
+		g.mu.Lock()
+		g.removeStale()
+		g.mu.Unlock()
+	}
+	return visible, err
+}
+
+// removeStale removes the spool files a killed run left. g.mu is held.
+func (g *Gmail) removeStale() {
+	for _, f := range g.stale {
+		os.Remove(f)
+	}
+	g.stale = nil
 }
 
 // resolveLate searches again, once their grace is over, for the messages not found whose upload a
@@ -479,6 +496,11 @@ func (g *Gmail) resolveLate(ctx context.Context, visible map[string]bool) (map[s
 		at, ok := g.uploaded[nonce]
 		if found || !ok {
 			continue
+		}
+		// A time in the future (the clock was set back since) counts as now: the wait never exceeds
+		// the timeout plus 2 s.
+		if now := time.Now(); at.After(now) {
+			at = now
 		}
 		if end := at.Add(g.opts.Timeout + 2*time.Second); time.Now().Before(end) {
 			late = append(late, ref)
@@ -571,7 +593,7 @@ func (g *Gmail) importOne(ctx context.Context, m *gmailMessage) error {
 	length := int64(len(head)+len(m.prefix)+len(tail)) + m.size
 	body := func() io.Reader {
 		return io.MultiReader(strings.NewReader(head), bytes.NewReader(m.prefix),
-			io.NewSectionReader(f, 0, m.size), strings.NewReader(tail), uploadEnd(m.path))
+			io.NewSectionReader(f, 0, m.size), uploadEnd(m.path), strings.NewReader(tail))
 	}
 	q := url.Values{"uploadType": {"multipart"}, "internalDateSource": {g.opts.InternalDateSource},
 		"neverMarkSpam":      {strconv.FormatBool(g.opts.NeverMarkSpam)},
@@ -601,10 +623,11 @@ func ourMessageID(msgID string) bool {
 // notUploaded is the modification time of a spool file whose message has not been uploaded.
 var notUploaded = time.Unix(1, 0)
 
-// uploadEnd is an empty reader that, when the HTTP client reaches it (the whole request has been
-// handed over), sets the spool file's modification time to now: if this run is killed while Gmail
-// stores the message, the next run's Resolve knows when the request was complete (NewGmail reads the
-// time, Resolve waits out its grace).
+// uploadEnd is an empty reader placed before the request's last part (the closing boundary): when
+// the HTTP client reaches it, every byte of the message has been handed over and only those last
+// octets, without which Gmail stores nothing, remain. It sets the spool file's modification time to
+// now: if this run is killed while Gmail stores the message, the next run's Resolve knows when the
+// upload ended (NewGmail reads the time, Resolve waits out its grace).
 type uploadEnd string
 
 func (p uploadEnd) Read([]byte) (int, error) {

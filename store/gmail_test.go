@@ -478,6 +478,19 @@ func TestGmailResolveLateImport(t *testing.T) {
 	p := gmailDeliver(t, killed, "u1", "Subject: stored late\n\nx\n")
 	go killed.Commit(context.Background(), nil) // "killed": nobody reads its answer
 	<-held
+	// The server may see the request before the client has handed over the message's last bytes (the
+	// headers go first): wait until the spool file says the upload ended, as it would before a kill.
+	files, _ := filepath.Glob(filepath.Join(spool, "gmail-*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("spool files %v, want one", files)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fi, err := os.Stat(files[0]); err != nil || !fi.ModTime().After(notUploaded); fi, err = os.Stat(files[0]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the spool file never recorded the upload's end: %v, %v", fi, err)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not a guess of how long it takes
+	}
 
 	next := gmailDest(t, srv, func(o *GmailOptions) { o.SpoolDir, o.Timeout = spool, time.Second })
 	var searches atomic.Int32

@@ -39,10 +39,10 @@ func storeExitCode(err error) (int, bool) {
 	return 0, false
 }
 
-// classify maps errors of the popfetch packages (config, fetch, store, internal/daemon) to exit codes
-// (ARCHITECTURE.md §5). Errors of store (storeExitCode) are mapped before this, among them the
-// daemon's *daemon.RunningError (another daemon holds the lock: a *store.LockedError, temporary);
-// anything unknown here is an internal error.
+// classify maps errors of the popfetch packages (config, fetch, store, and internal/daemon, prompt,
+// demo, shard) to exit codes (ARCHITECTURE.md §5). Errors of store (storeExitCode) are mapped before
+// this, among them the daemon's *daemon.RunningError (another daemon holds the lock: a
+// *store.LockedError, temporary); anything unknown here is an internal error.
 func classify(err error) int {
 	if code, ok := oauth2ExitCode(err); ok {
 		return code

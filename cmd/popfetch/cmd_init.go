@@ -211,8 +211,10 @@ func runInit(ctx context.Context, o initOptions) error {
 			}
 			if r := discover.Probe(ctx, choice.Candidate, params); r.Err != nil {
 				fmt.Fprintf(o.stderr, "  failed  %s  %s: %s\n", r.Addr(), discover.ModeLabel(r.Mode), discover.DescribeErr(r.Err, o.timeout))
-				if yes, err := ask.Yes("Write the profile anyway?", false); err != nil || !yes {
-					return errors.Join(err, withCode(exitUsage, errors.New("nothing written")))
+				if yes, err := ask.Yes("Write the profile anyway?", false); err != nil {
+					return err // interrupted (130) or no answer (64)
+				} else if !yes {
+					return withCode(exitUsage, errors.New("nothing written"))
 				}
 			} else {
 				fmt.Fprintf(o.stderr, "  ok      %s  %s: %s\n", r.Addr(), discover.ModeLabel(r.Mode), discover.CapsSummary(r))

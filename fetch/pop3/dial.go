@@ -99,7 +99,7 @@ func (c *Client) handshake(ctx context.Context) error {
 				return fmt.Errorf("pop3: TLS handshake with %s: %w", c.host, ctx.Err())
 			}
 			if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				// The server hung up before its first TLS message: a dropped connection like any other.
+				// The server hung up in the middle of the handshake: a dropped connection like any other.
 				return fmt.Errorf("pop3: TLS handshake with %s: the server closed the connection: %w", c.host, io.ErrUnexpectedEOF)
 			}
 			return fmt.Errorf("pop3: TLS handshake with %s: no answer in time or connection closed: %w", c.host, err)

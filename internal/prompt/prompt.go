@@ -1,4 +1,5 @@
-// Package prompt asks questions on a terminal, for `popfetch init`.
+// Package prompt asks questions on a terminal (`popfetch init`) and reads a password or token
+// without echo, or from stdin (`popfetch password set`).
 package prompt
 
 import (
