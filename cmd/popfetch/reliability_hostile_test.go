@@ -193,32 +193,21 @@ func relHostileCases(t *testing.T) []*relHostileCase {
 // relHangupPort returns a loopback port that accepts connections, reads what the client sends first
 // (its TLS ClientHello) and closes them: an orderly close, not a reset for unread data.
 func relHangupPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			c.Read(make([]byte, 64<<10))
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
+	return relLoopbackPort(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.Read(make([]byte, 64<<10))
+		c.Close()
 	})
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // relSilentPort returns a loopback port that accepts connections and never sends a byte.
 func relSilentPort(t *testing.T) int {
+	return relLoopbackPort(t, func(net.Conn) {})
+}
+
+// relLoopbackPort listens on a loopback port and calls serve with each connection it accepts, in
+// the accepting goroutine; when the test ends it stops and closes every connection.
+func relLoopbackPort(t *testing.T, serve func(net.Conn)) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -236,6 +225,7 @@ func relSilentPort(t *testing.T) int {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			serve(c)
 		}
 	}()
 	t.Cleanup(func() {
