@@ -263,6 +263,16 @@ func TestIMAPDovecotFingerprintMismatch(t *testing.T) {
 
 // cutProxy forwards to addr and cuts every connection after limit octets from the client.
 func cutProxy(t *testing.T, addr string, limit int64) string {
+	return testProxy(t, addr, func(c, s net.Conn) {
+		io.CopyN(s, c, limit)
+		c.Close()
+		s.Close()
+	})
+}
+
+// testProxy forwards each connection to addr: the server's octets to the client as they come, the
+// client's through up (which returns when that direction is done). It stops when the test ends.
+func testProxy(t *testing.T, addr string, up func(c, s net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -284,12 +294,7 @@ func cutProxy(t *testing.T, addr string, limit int64) string {
 			}
 			wg.Add(2)
 			go func() { defer wg.Done(); io.Copy(c, s); c.Close() }()
-			go func() {
-				defer wg.Done()
-				io.CopyN(s, c, limit)
-				c.Close()
-				s.Close()
-			}()
+			go func() { defer wg.Done(); up(c, s) }()
 		}
 	}()
 	return ln.Addr().String()
@@ -670,50 +675,25 @@ func TestIMAPDovecotResolveLateCommit(t *testing.T) {
 
 // slowProxy forwards to addr, passing the client's octets at about rate octets per second.
 func slowProxy(t *testing.T, addr string, rate int) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	return testProxy(t, addr, func(c, s net.Conn) {
+		defer s.Close()
+		// A small receive window, so that what the link has not carried yet waits in the sender's
+		// socket, as on a real slow link (not in this proxy's buffers).
+		c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		buf := make([]byte, rate/10)
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf)
+			if n > 0 {
+				if _, err := s.Write(buf[:n]); err != nil {
+					return
+				}
+				time.Sleep(time.Duration(n) * time.Second / time.Duration(rate)) // the link's speed
+			}
 			if err != nil {
 				return
 			}
-			s, err := net.Dial("tcp", addr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			// A small receive window, so that what the link has not carried yet waits in the
-			// sender's socket, as on a real slow link (not in this proxy's buffers).
-			c.(*net.TCPConn).SetReadBuffer(16 << 10)
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(c, s); c.Close() }()
-			go func() {
-				defer wg.Done()
-				defer s.Close()
-				buf := make([]byte, rate/10)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						if _, err := s.Write(buf[:n]); err != nil {
-							return
-						}
-						time.Sleep(time.Duration(n) * time.Second / time.Duration(rate)) // the link's speed
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestIMAPDovecotSlowUpload: a batch that takes 35 s to upload on a slow link, with a 5 s timeout,
