@@ -190,20 +190,32 @@ func (a *Account) codeLogin(ctx context.Context, conf *oauth2.Config, prompt fun
 		default:
 			ans.code = q.Get("code")
 		}
-		select {
-		case answers <- ans:
-		default: // a second visit: the first answer counts
-		}
+		// The page first, the answer after: once the login has its answer it may stop this server,
+		// and the browser must not be left with a dropped connection instead of the page.
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		msg := "popfetch received the authorization; you can close this tab and return to the terminal."
 		if ans.err != nil {
 			msg = "popfetch: " + ans.err.Error()
 		}
 		fmt.Fprintf(w, "<!DOCTYPE html>\n<title>popfetch</title>\n<p>%s</p>\n", html.EscapeString(msg))
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		select {
+		case answers <- ans:
+		default: // a second visit: the first answer counts
+		}
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	defer srv.Close()
+	defer func() {
+		// Let a response being written finish (one second at most), then close.
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+	}()
 
 	prompt(conf.AuthCodeURL(state, opts...), "")
 	var ans answer
